@@ -1,0 +1,487 @@
+//! Invocation claims: the JWT that proves a call was made by a holder of the cluster seed.
+//!
+//! Layout (wascap 0.12, PROTOCOL.md §5): `B64URL(header).B64URL(claims).B64URL(sig)`,
+//! base64url without padding, header exactly `{"typ":"jwt","alg":"Ed25519"}`, claims
+//! `{exp?, jti, iat, iss, sub, nbf?, wascap: {target_url, origin_url, hash},
+//! wascap_revision: 3}`, a raw Ed25519 signature by the cluster key.
+//!
+//! Verification ([`TrustedIssuers::verify`]) is split into phases so that an I/O layer
+//! can batch the expensive one: [`TrustedIssuers::precheck`] (parse, issuer trusted —
+//! cheap, rejects unknown issuers without any crypto), [`SignedToken::verify_signature`]
+//! or [`verify_batch`] (Ed25519), then [`check_envelope`] and [`check_hash`] (time, URLs,
+//! host id, id binding, body hash). Each failure is its own [`ClaimsError`] variant.
+
+use std::collections::HashMap;
+
+use data_encoding::BASE64URL_NOPAD;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::hash::{CallDigest, invocation_hash};
+use crate::invocation::{Invocation, SignContext};
+use crate::keys::{ClusterKey, ClusterSeed, HostKey};
+
+/// The base64url of `{"typ":"jwt","alg":"Ed25519"}`: the header of every wascap JWT.
+pub const HEADER_B64: &str = "eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0";
+
+/// The `wascap_revision` every 0.82-era sender writes.
+pub const WASCAP_REVISION: u32 = 3;
+
+/// Why an invocation's claims were refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ClaimsError {
+    /// The token is not a well-formed wascap JWT (segments, base64, JSON, header).
+    #[error("malformed claims: {0}")]
+    Malformed(String),
+    /// The claims carry no `wascap` object with the URLs and hash.
+    #[error("malformed claims: no wascap metadata found on claims")]
+    MissingWascap,
+    /// The issuer (`iss`) is not one of the trusted cluster keys.
+    #[error("unknown issuer: {issuer} is not among the trusted cluster issuers")]
+    UnknownIssuer {
+        /// The claimed issuer.
+        issuer: String,
+    },
+    /// The Ed25519 signature does not verify against the issuer's key.
+    #[error("bad signature: the claims signature does not verify against issuer {issuer}")]
+    BadSignature {
+        /// The claimed issuer.
+        issuer: String,
+    },
+    /// `exp` is in the past.
+    #[error("expired: claims expired at {exp}, now is {now}")]
+    Expired {
+        /// The claims' `exp`.
+        exp: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// `nbf` is in the future.
+    #[error("not yet valid: claims are valid from {nbf}, now is {now}")]
+    NotYetValid {
+        /// The claims' `nbf`.
+        nbf: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// `iat` is further from the verifier's clock than the allowed age.
+    #[error("stale: claims issued at {iat}, now is {now}, more than {max_age} s apart")]
+    Stale {
+        /// The claims' `iat`.
+        iat: u64,
+        /// The verifier's clock.
+        now: u64,
+        /// The allowed distance in seconds.
+        max_age: u64,
+    },
+    /// The claims were made for another target (or operation).
+    #[error("target mismatch: claims are for {claimed}, invocation targets {computed}")]
+    TargetMismatch {
+        /// The claims' `target_url`.
+        claimed: String,
+        /// The URL recomputed from the invocation.
+        computed: String,
+    },
+    /// The claims were made for another origin.
+    #[error("origin mismatch: claims are from {claimed}, invocation comes from {computed}")]
+    OriginMismatch {
+        /// The claims' `origin_url`.
+        claimed: String,
+        /// The URL recomputed from the invocation.
+        computed: String,
+    },
+    /// The content (origin, target, operation or body) changed after signing.
+    #[error("hash mismatch: claims say {claimed}, invocation hashes to {computed}")]
+    HashMismatch {
+        /// The claims' `hash`.
+        claimed: String,
+        /// The hash recomputed from the invocation.
+        computed: String,
+    },
+    /// `host_id` is not a host (server) public key.
+    #[error("bad host id: '{host_id}' is not a host public key (N…)")]
+    BadHostId {
+        /// The invocation's `host_id`.
+        host_id: String,
+    },
+    /// The invocation `id` is not the claims' `sub` (the id was rewritten).
+    #[error("id mismatch: invocation id '{id}' is not the claims subject '{sub}'")]
+    IdMismatch {
+        /// The invocation's `id`.
+        id: String,
+        /// The claims' `sub`.
+        sub: String,
+    },
+    /// The same invocation id was already accepted within the replay window.
+    #[error("replayed: invocation id '{id}' was already seen within the replay window")]
+    Replayed {
+        /// The repeated id.
+        id: String,
+    },
+}
+
+impl ClaimsError {
+    /// A short machine-readable name for the failure (the monitor's alert `kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClaimsError::Malformed(_) | ClaimsError::MissingWascap => "malformed",
+            ClaimsError::UnknownIssuer { .. } => "unknown_issuer",
+            ClaimsError::BadSignature { .. } => "bad_signature",
+            ClaimsError::Expired { .. } => "expired",
+            ClaimsError::NotYetValid { .. } => "not_yet_valid",
+            ClaimsError::Stale { .. } => "stale",
+            ClaimsError::TargetMismatch { .. } => "target_mismatch",
+            ClaimsError::OriginMismatch { .. } => "origin_mismatch",
+            ClaimsError::HashMismatch { .. } => "hash_mismatch",
+            ClaimsError::BadHostId { .. } => "bad_host_id",
+            ClaimsError::IdMismatch { .. } => "id_mismatch",
+            ClaimsError::Replayed { .. } => "replayed",
+        }
+    }
+}
+
+/// The `wascap` object of invocation claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WascapInvocation {
+    /// `target.url() + "/" + operation`.
+    pub target_url: String,
+    /// `origin.url()`.
+    pub origin_url: String,
+    /// The invocation hash (hex upper SHA-256).
+    pub hash: String,
+}
+
+/// The decoded claims of an invocation JWT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationClaims {
+    /// Expiry (seconds since the epoch); 0.82 senders set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Unique token id.
+    #[serde(default)]
+    pub jti: String,
+    /// Issued-at (seconds since the epoch).
+    pub iat: u64,
+    /// The issuing cluster key (`C…`).
+    #[serde(default)]
+    pub iss: String,
+    /// The subject: the invocation id.
+    #[serde(default)]
+    pub sub: String,
+    /// Not-before (seconds since the epoch); 0.82 senders set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The call's URLs and hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wascap: Option<WascapInvocation>,
+    /// Claims format revision (3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wascap_revision: Option<u32>,
+}
+
+/// Borrowed form of the claims for encoding without copies; same field order.
+#[derive(Serialize)]
+struct ClaimsOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    jti: &'a str,
+    iat: u64,
+    iss: &'a str,
+    sub: &'a str,
+    wascap: WascapOut<'a>,
+    wascap_revision: u32,
+}
+
+#[derive(Serialize)]
+struct WascapOut<'a> {
+    target_url: &'a str,
+    origin_url: &'a str,
+    hash: &'a str,
+}
+
+/// Encode and sign the claims of a call.
+pub(crate) fn encode(seed: &ClusterSeed, ctx: &SignContext<'_>, digest: CallDigest) -> String {
+    let claims = ClaimsOut {
+        exp: ctx.expires,
+        jti: ctx.jti,
+        iat: ctx.now,
+        iss: seed.public_key().as_str(),
+        sub: &ctx.id,
+        wascap: WascapOut { target_url: &digest.target_url, origin_url: &digest.origin_url, hash: &digest.hash },
+        wascap_revision: WASCAP_REVISION,
+    };
+    // Serialising plain strings and integers to JSON cannot fail.
+    let json = serde_json::to_vec(&claims).unwrap_or_default();
+    let mut token = String::with_capacity(HEADER_B64.len() + json.len() * 4 / 3 + 100);
+    token.push_str(HEADER_B64);
+    token.push('.');
+    BASE64URL_NOPAD.encode_append(&json, &mut token);
+    let sig = seed.sign(token.as_bytes());
+    token.push('.');
+    BASE64URL_NOPAD.encode_append(&sig, &mut token);
+    token
+}
+
+fn b64(segment: &str, what: &str) -> Result<Vec<u8>, ClaimsError> {
+    BASE64URL_NOPAD
+        .decode(segment.as_bytes())
+        .map_err(|e| ClaimsError::Malformed(format!("{what} is not base64url: {e}")))
+}
+
+/// The three segments of a token, checked for shape.
+fn split(token: &str) -> Result<(&str, &str, &str), ClaimsError> {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(c), Some(s), None) => Ok((h, c, s)),
+        _ => Err(ClaimsError::Malformed(format!(
+            "invalid token format, expected 3 segments, found {}",
+            token.split('.').count()
+        ))),
+    }
+}
+
+fn check_header(header: &str) -> Result<(), ClaimsError> {
+    if header == HEADER_B64 {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct Header {
+        typ: Option<String>,
+        alg: Option<String>,
+    }
+    let h: Header = serde_json::from_slice(&b64(header, "header")?)
+        .map_err(|e| ClaimsError::Malformed(format!("header is not JSON: {e}")))?;
+    if h.alg.as_deref() != Some("Ed25519") {
+        return Err(ClaimsError::Malformed(format!(
+            "unsupported JWT algorithm {:?} (WASCAP only supports Ed25519)",
+            h.alg.unwrap_or_default()
+        )));
+    }
+    if h.typ.as_deref() != Some("jwt") {
+        return Err(ClaimsError::Malformed(format!("invalid JWT header type {:?}", h.typ.unwrap_or_default())));
+    }
+    Ok(())
+}
+
+fn parse_claims(segment: &str) -> Result<InvocationClaims, ClaimsError> {
+    let claims: InvocationClaims = serde_json::from_slice(&b64(segment, "claims")?)
+        .map_err(|e| ClaimsError::Malformed(format!("claims are not valid JSON: {e}")))?;
+    if claims.iss.is_empty() {
+        return Err(ClaimsError::Malformed("claims have no issuer (iss)".into()));
+    }
+    if claims.sub.is_empty() {
+        return Err(ClaimsError::Malformed("claims have no subject (sub)".into()));
+    }
+    Ok(claims)
+}
+
+/// Decode a token's claims without checking anything but its shape.
+pub fn decode_unverified(token: &str) -> Result<InvocationClaims, ClaimsError> {
+    let (header, claims, _) = split(token)?;
+    check_header(header)?;
+    parse_claims(claims)
+}
+
+/// What a verifier checks beyond the signature.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyOptions {
+    /// The verifier's clock, seconds since the Unix epoch (for `exp`, `nbf`, `iat`).
+    pub now: u64,
+    /// Reject claims whose `iat` is more than this many seconds from `now` (the
+    /// replay window, PROTOCOL.md §11.5). `None` skips the age check (offline use).
+    pub max_age: Option<u64>,
+}
+
+impl VerifyOptions {
+    /// Check at `now`, without an age limit.
+    pub fn at(now: u64) -> Self {
+        Self { now, max_age: None }
+    }
+}
+
+/// A parsed token from a trusted issuer whose signature is still to be checked.
+#[derive(Debug)]
+pub struct SignedToken<'a> {
+    signed_input: &'a [u8],
+    signature: Signature,
+    key: VerifyingKey,
+    claims: InvocationClaims,
+}
+
+impl SignedToken<'_> {
+    /// The claims (not yet trustworthy until the signature verified).
+    pub fn claims(&self) -> &InvocationClaims {
+        &self.claims
+    }
+
+    /// Verify the Ed25519 signature.
+    pub fn verify_signature(&self) -> Result<(), ClaimsError> {
+        self.key
+            .verify_strict(self.signed_input, &self.signature)
+            .map_err(|_| ClaimsError::BadSignature { issuer: self.claims.iss.clone() })
+    }
+
+    /// The verified claims (call after the signature checked out).
+    pub fn into_claims(self) -> InvocationClaims {
+        self.claims
+    }
+}
+
+/// Verify many signatures at once (faster than one by one). Returns `true` when all
+/// verify; on `false`, check each with [`SignedToken::verify_signature`] to find the bad ones.
+pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
+    match tokens {
+        [] => true,
+        [one] => one.verify_signature().is_ok(),
+        many => {
+            let msgs: Vec<&[u8]> = many.iter().map(|t| t.signed_input).collect();
+            let sigs: Vec<Signature> = many.iter().map(|t| t.signature).collect();
+            let keys: Vec<VerifyingKey> = many.iter().map(|t| t.key).collect();
+            ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+        }
+    }
+}
+
+/// The set of cluster public keys whose claims a receiver accepts.
+///
+/// The Ed25519 keys are decoded once, here, not per call.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedIssuers {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl TrustedIssuers {
+    /// Trust the given cluster keys.
+    pub fn new<'a>(issuers: impl IntoIterator<Item = &'a ClusterKey>) -> Self {
+        let mut keys = HashMap::new();
+        for k in issuers {
+            // A ClusterKey was validated on construction, so this decodes; skip defensively.
+            if let Ok((_, raw)) = nkeys::from_public_key(k.as_str())
+                && let Ok(vk) = VerifyingKey::from_bytes(&raw)
+            {
+                keys.insert(k.as_str().to_owned(), vk);
+            }
+        }
+        Self { keys }
+    }
+
+    /// Whether `issuer` is trusted.
+    pub fn contains(&self, issuer: &str) -> bool {
+        self.keys.contains_key(issuer)
+    }
+
+    /// Number of trusted issuers.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no issuer is trusted (then nothing verifies).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The trusted keys, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Phase 1: parse the token and check that its issuer is trusted. No crypto yet.
+    pub fn precheck<'a>(&self, token: &'a str) -> Result<SignedToken<'a>, ClaimsError> {
+        let (header, claims_b64, sig_b64) = split(token)?;
+        check_header(header)?;
+        let claims = parse_claims(claims_b64)?;
+        let key =
+            *self.keys.get(&claims.iss).ok_or_else(|| ClaimsError::UnknownIssuer { issuer: claims.iss.clone() })?;
+        let sig = b64(sig_b64, "signature")?;
+        let sig: [u8; 64] = sig
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClaimsError::Malformed(format!("signature is {} bytes, not 64", sig.len())))?;
+        // The signed input is everything before the last '.'.
+        let signed_input = &token.as_bytes()[..header.len() + 1 + claims_b64.len()];
+        Ok(SignedToken { signed_input, signature: Signature::from_bytes(&sig), key, claims })
+    }
+
+    /// Verify an invocation's claims as a receiver does (everything but replay):
+    /// shape, trusted issuer, signature, time, target and origin URLs, body hash,
+    /// host id, and that the id is the claims' subject.
+    pub fn verify(&self, inv: &Invocation, opts: &VerifyOptions) -> Result<InvocationClaims, ClaimsError> {
+        let token = self.precheck(&inv.encoded_claims)?;
+        token.verify_signature()?;
+        let claims = token.into_claims();
+        check_envelope(&claims, inv, opts)?;
+        check_hash(&claims, inv, &inv.msg)?;
+        Ok(claims)
+    }
+}
+
+/// Phase 3a: time claims, URLs, host id and id binding (everything but the body hash).
+pub fn check_envelope(claims: &InvocationClaims, inv: &Invocation, opts: &VerifyOptions) -> Result<(), ClaimsError> {
+    let now = opts.now;
+    if let Some(exp) = claims.exp
+        && exp < now
+    {
+        return Err(ClaimsError::Expired { exp, now });
+    }
+    if let Some(nbf) = claims.nbf
+        && now < nbf
+    {
+        return Err(ClaimsError::NotYetValid { nbf, now });
+    }
+    if let Some(max_age) = opts.max_age
+        && claims.iat.abs_diff(now) > max_age
+    {
+        return Err(ClaimsError::Stale { iat: claims.iat, now, max_age });
+    }
+    let wascap = claims.wascap.as_ref().ok_or(ClaimsError::MissingWascap)?;
+    let target_url = inv.target.target_url(&inv.operation);
+    if wascap.target_url != target_url {
+        return Err(ClaimsError::TargetMismatch { claimed: wascap.target_url.clone(), computed: target_url });
+    }
+    let origin_url = inv.origin.url();
+    if wascap.origin_url != origin_url {
+        return Err(ClaimsError::OriginMismatch { claimed: wascap.origin_url.clone(), computed: origin_url });
+    }
+    if HostKey::parse(&inv.host_id).is_err() {
+        return Err(ClaimsError::BadHostId { host_id: inv.host_id.clone() });
+    }
+    if claims.sub != inv.id {
+        return Err(ClaimsError::IdMismatch { id: inv.id.clone(), sub: claims.sub.clone() });
+    }
+    Ok(())
+}
+
+/// Phase 3b: the hash over the full body (after de-chunking), always checked — also
+/// for an empty body (PROTOCOL.md §11.1).
+pub fn check_hash(claims: &InvocationClaims, inv: &Invocation, body: &[u8]) -> Result<(), ClaimsError> {
+    let wascap = claims.wascap.as_ref().ok_or(ClaimsError::MissingWascap)?;
+    let computed = invocation_hash(&inv.origin.url(), &inv.target.target_url(&inv.operation), &inv.operation, body);
+    if wascap.hash != computed {
+        return Err(ClaimsError::HashMismatch { claimed: wascap.hash.clone(), computed });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_counts_segments_like_wascap() {
+        let e = split("abc").unwrap_err();
+        assert_eq!(e, ClaimsError::Malformed("invalid token format, expected 3 segments, found 1".into()));
+        assert!(split("a.b.c.d").is_err());
+        assert!(split("a.b.c").is_ok());
+    }
+
+    #[test]
+    fn header_must_be_wascap() {
+        let nats = BASE64URL_NOPAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+        assert!(matches!(check_header(&nats), Err(ClaimsError::Malformed(_))));
+        let reordered = BASE64URL_NOPAD.encode(br#"{"alg":"Ed25519","typ":"jwt"}"#);
+        assert!(check_header(&reordered).is_ok());
+    }
+}
