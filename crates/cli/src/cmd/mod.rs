@@ -1,0 +1,4 @@
+//! One module per verb.
+
+pub(crate) mod inspect;
+pub(crate) mod keys;

@@ -1,0 +1,22 @@
+//! End-to-end tests of the `lattice` binary (run as a process).
+
+#![allow(clippy::unwrap_used, reason = "tests unwrap: a panic is the failure report")]
+
+mod inspect;
+mod keys;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// Run `lattice ARGS` with `stdin` and return its output.
+pub(crate) fn lattice(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
