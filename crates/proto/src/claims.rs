@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use data_encoding::BASE64URL_NOPAD;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -315,10 +315,11 @@ impl SignedToken<'_> {
         &self.claims
     }
 
-    /// Verify the Ed25519 signature.
+    /// Verify the Ed25519 signature (the same equation as nkeys/wascap, so exactly the
+    /// signatures 0.82 accepts are accepted).
     pub fn verify_signature(&self) -> Result<(), ClaimsError> {
         self.key
-            .verify_strict(self.signed_input, &self.signature)
+            .verify(self.signed_input, &self.signature)
             .map_err(|_| ClaimsError::BadSignature { issuer: self.claims.iss.clone() })
     }
 
@@ -412,14 +413,28 @@ impl TrustedIssuers {
         let token = self.precheck(&inv.encoded_claims)?;
         token.verify_signature()?;
         let claims = token.into_claims();
-        check_envelope(&claims, inv, opts)?;
-        check_hash(&claims, inv, &inv.msg)?;
+        let urls = check_envelope(&claims, inv, opts)?;
+        check_hash_with(&claims, &urls, &inv.operation, &inv.msg)?;
         Ok(claims)
     }
 }
 
+/// The origin and target URLs recomputed from an invocation (by [`check_envelope`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallUrls {
+    /// `origin.url()`.
+    pub origin_url: String,
+    /// `target.url() + "/" + operation`.
+    pub target_url: String,
+}
+
 /// Phase 3a: time claims, URLs, host id and id binding (everything but the body hash).
-pub fn check_envelope(claims: &InvocationClaims, inv: &Invocation, opts: &VerifyOptions) -> Result<(), ClaimsError> {
+/// Returns the recomputed URLs so that the hash check need not build them again.
+pub fn check_envelope(
+    claims: &InvocationClaims,
+    inv: &Invocation,
+    opts: &VerifyOptions,
+) -> Result<CallUrls, ClaimsError> {
     let now = opts.now;
     if let Some(exp) = claims.exp
         && exp < now
@@ -451,14 +466,25 @@ pub fn check_envelope(claims: &InvocationClaims, inv: &Invocation, opts: &Verify
     if claims.sub != inv.id {
         return Err(ClaimsError::IdMismatch { id: inv.id.clone(), sub: claims.sub.clone() });
     }
-    Ok(())
+    Ok(CallUrls { origin_url, target_url })
 }
 
 /// Phase 3b: the hash over the full body (after de-chunking), always checked — also
 /// for an empty body (PROTOCOL.md §11.1).
 pub fn check_hash(claims: &InvocationClaims, inv: &Invocation, body: &[u8]) -> Result<(), ClaimsError> {
+    let urls = CallUrls { origin_url: inv.origin.url(), target_url: inv.target.target_url(&inv.operation) };
+    check_hash_with(claims, &urls, &inv.operation, body)
+}
+
+/// [`check_hash`] with URLs already computed by [`check_envelope`].
+pub fn check_hash_with(
+    claims: &InvocationClaims,
+    urls: &CallUrls,
+    operation: &str,
+    body: &[u8],
+) -> Result<(), ClaimsError> {
     let wascap = claims.wascap.as_ref().ok_or(ClaimsError::MissingWascap)?;
-    let computed = invocation_hash(&inv.origin.url(), &inv.target.target_url(&inv.operation), &inv.operation, body);
+    let computed = invocation_hash(&urls.origin_url, &urls.target_url, operation, body);
     if wascap.hash != computed {
         return Err(ClaimsError::HashMismatch { claimed: wascap.hash.clone(), computed });
     }
