@@ -1,0 +1,756 @@
+//! The JSON bodies of the control interface: every request, reply and ack of HOST.md §3.
+//!
+//! Field names, order and optionality follow what wasmCloud 0.82 hosts and the
+//! `wasmcloud-control-interface` 0.33 client put on the wire (the structs of
+//! `crates/control-interface/src/types.rs` of that era, checked against
+//! `vectors/host082/transcript.jsonl`). Field order matters only for byte-identical
+//! output; every reply also round-trips as a JSON *value*.
+//!
+//! Two directions, two rules:
+//! - **Replies** (what a host answers, what [`crate::CtlClient`] reads) decode leniently:
+//!   every field has a default, unknown fields are ignored, as the 0.33 client does.
+//! - **Requests** (what a host reads) decode strictly through [`decode_body`]: the body must
+//!   be a JSON *object* (0.82 accepted `[]` as a scale command with every field defaulted and
+//!   scaled the actor to 0; Lattice refuses it) and must pass [`CtlBody::validate`]. The
+//!   error's text is what the host puts in its `accepted:false` ack.
+//!
+//! Link definitions are [`lattice_proto::LinkDefinition`], whose serde form is exactly the
+//! 0.82 JSON (`actor_id, provider_id, link_name, contract_id, values`; an `id` key is
+//! ignored on input).
+
+use std::collections::BTreeMap;
+
+use lattice_proto::{ActorKey, LinkDefinition, LinkName, ProviderKey};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ControlError;
+
+/// Host labels (`hostcore.arch`, `zone`, …), sorted.
+pub type LabelMap = BTreeMap<String, String>;
+/// Annotations attached to a start or scale request, sorted.
+pub type AnnotationMap = BTreeMap<String, String>;
+/// Auction constraints: labels a host must carry to bid.
+pub type ConstraintMap = BTreeMap<String, String>;
+/// One claims entry of a `get.claims` reply (both short and long key names).
+pub type ClaimsMap = BTreeMap<String, String>;
+/// Registry name → credentials, as sent on `registries.put`.
+pub type RegistryCredentialMap = BTreeMap<String, RegistryCredential>;
+
+/// The exact bytes of a successful command ack (0.82's `ACCEPTED` constant).
+pub const ACCEPTED: &str = r#"{"accepted":true,"error":""}"#;
+
+/// The `error` of the ack a host sends for a subject it subscribes to but does not handle.
+pub const UNSUPPORTED_SUBJECT: &str = "unsupported subject";
+
+/// The answer to every command: `{"accepted":true,"error":""}` or
+/// `{"accepted":false,"error":"…"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtlOperationAck {
+    /// Whether the host accepted the command (not whether the work has finished).
+    #[serde(default)]
+    pub accepted: bool,
+    /// Why it was not accepted; empty when it was.
+    #[serde(default)]
+    pub error: String,
+}
+
+impl CtlOperationAck {
+    /// The success ack.
+    pub fn accepted() -> Self {
+        Self { accepted: true, error: String::new() }
+    }
+
+    /// A refusal with a reason.
+    pub fn rejected(error: impl Into<String>) -> Self {
+        Self { accepted: false, error: error.into() }
+    }
+
+    /// The ack for a subject the host subscribes to but does not handle.
+    pub fn unsupported_subject() -> Self {
+        Self::rejected(UNSUPPORTED_SUBJECT)
+    }
+
+    /// The JSON bytes of this ack (byte-identical to 0.82's: [`ACCEPTED`] on success; the
+    /// error is escaped by a JSON serializer, which 0.82's `format!` did not do).
+    pub fn to_json(&self) -> Vec<u8> {
+        if self.accepted && self.error.is_empty() {
+            return ACCEPTED.as_bytes().to_vec();
+        }
+        to_json(self)
+    }
+
+    /// `Ok(())` if accepted, else the error text.
+    pub fn into_result(self) -> Result<(), String> {
+        if self.accepted { Ok(()) } else { Err(self.error) }
+    }
+}
+
+impl From<&ControlError> for CtlOperationAck {
+    fn from(err: &ControlError) -> Self {
+        Self::rejected(err.to_string())
+    }
+}
+
+/// The `ping.hosts` reply: one per host, plain JSON (no ack wrapper).
+///
+/// Every key is always present, `js_domain` as `null` when there is none, as 0.82 sends it
+/// (fields in alphabetical order, the order of 0.82's `json!` map).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    /// Trusted cluster issuers, comma-joined (see [`Host::cluster_issuer_list`]).
+    #[serde(default)]
+    pub cluster_issuers: String,
+    /// URL of the control connection's NATS server.
+    #[serde(default)]
+    pub ctl_host: String,
+    /// Human-friendly host name.
+    #[serde(default)]
+    pub friendly_name: String,
+    /// The host's public key (`N…`).
+    #[serde(default)]
+    pub id: String,
+    /// The cluster key the host signs invocations with (`C…`).
+    #[serde(default)]
+    pub issuer: String,
+    /// JetStream domain, if any.
+    #[serde(default)]
+    pub js_domain: Option<String>,
+    /// Host labels.
+    #[serde(default)]
+    pub labels: LabelMap,
+    /// The lattice name (0.33 name of the field).
+    #[serde(default)]
+    pub lattice: String,
+    /// The lattice name (pre-0.33 name of the field; 0.82 sends both).
+    #[serde(default)]
+    pub lattice_prefix: String,
+    /// URL of the RPC connection's NATS server.
+    #[serde(default)]
+    pub rpc_host: String,
+    /// Uptime, human-readable (`2s`, `1h 3m 2s`).
+    #[serde(default)]
+    pub uptime_human: String,
+    /// Uptime in seconds.
+    #[serde(default)]
+    pub uptime_seconds: u64,
+    /// Host software version.
+    #[serde(default)]
+    pub version: String,
+}
+
+impl Host {
+    /// The cluster issuers as a list (the wire form is one comma-joined string).
+    pub fn cluster_issuer_list(&self) -> Vec<&str> {
+        split_list(&self.cluster_issuers)
+    }
+}
+
+/// The `get.{host}.inv` reply, and the data of the `host_heartbeat` event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInventory {
+    /// Actors running on the host.
+    #[serde(default)]
+    pub actors: Vec<ActorDescription>,
+    /// Providers running on the host.
+    #[serde(default)]
+    pub providers: Vec<ProviderDescription>,
+    /// The host's public key.
+    #[serde(default)]
+    pub host_id: String,
+    /// The host's cluster issuer key.
+    #[serde(default)]
+    pub issuer: String,
+    /// Human-friendly host name.
+    #[serde(default)]
+    pub friendly_name: String,
+    /// Host labels.
+    #[serde(default)]
+    pub labels: LabelMap,
+    /// Host software version.
+    #[serde(default)]
+    pub version: String,
+    /// Uptime, human-readable.
+    #[serde(default)]
+    pub uptime_human: String,
+    /// Uptime in seconds.
+    #[serde(default)]
+    pub uptime_seconds: u64,
+}
+
+/// One actor in an inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorDescription {
+    /// The actor's public key (`M…`).
+    #[serde(default, alias = "public_key")]
+    pub id: String,
+    /// The reference it was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ref: Option<String>,
+    /// One entry per annotation set.
+    #[serde(default)]
+    pub instances: Vec<ActorInstance>,
+    /// The name from the actor's claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One annotation set of a running actor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorInstance {
+    /// The annotations of the start/scale request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The reference it was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ref: Option<String>,
+    /// A unique id for this entry.
+    #[serde(default)]
+    pub instance_id: String,
+    /// The claims revision.
+    #[serde(default)]
+    pub revision: i32,
+    /// The concurrency limit set by the last scale.
+    #[serde(default)]
+    pub max_instances: u32,
+}
+
+/// One provider in an inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderDescription {
+    /// The annotations of the start request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The provider's public key (`V…`).
+    #[serde(default, alias = "public_key")]
+    pub id: String,
+    /// The reference it was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ref: Option<String>,
+    /// The contract it implements.
+    #[serde(default)]
+    pub contract_id: String,
+    /// Its link name.
+    #[serde(default)]
+    pub link_name: String,
+    /// The name from its claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The claims revision.
+    #[serde(default)]
+    pub revision: i32,
+}
+
+/// The `get.links` reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDefinitionList {
+    /// Every link in the lattice.
+    #[serde(default)]
+    pub links: Vec<LinkDefinition>,
+}
+
+/// The `get.claims` reply: one string map per actor or provider (see
+/// [`crate::storage::StoredClaims::to_claims_map`] for the keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetClaimsResponse {
+    /// The claims maps.
+    #[serde(default)]
+    pub claims: Vec<ClaimsMap>,
+}
+
+/// The `get.config.{entity}.{key}` reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetConfigKeyResponse {
+    /// Whether the key exists.
+    #[serde(default)]
+    pub found: bool,
+    /// The value's bytes (a JSON array of numbers, as 0.33 encodes `Vec<u8>`).
+    #[serde(default)]
+    pub data: Vec<u8>,
+}
+
+/// `cmd.{host}.scale`: set an actor's `max_instances` on a host (`count` on the wire); 0 stops it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleActorCommand {
+    /// The actor's reference (`file://…`); 0.82 scales by reference.
+    #[serde(default)]
+    pub actor_ref: String,
+    /// Annotations identifying this deployment of the actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The new concurrency limit. Required (a missing count would silently mean "stop").
+    #[serde(rename = "count", alias = "max_instances")]
+    pub max_instances: u32,
+    /// The host the command is for.
+    #[serde(default)]
+    pub host_id: String,
+}
+
+/// `cmd.{host}.sa`: stop an actor (by public key in 0.82; Lattice also takes its reference).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopActorCommand {
+    /// The actor's public key or reference.
+    #[serde(default)]
+    pub actor_ref: String,
+    /// Only stop the instances with these annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The host the command is for.
+    #[serde(default)]
+    pub host_id: String,
+}
+
+/// `cmd.{host}.lp`: launch a provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartProviderCommand {
+    /// Annotations identifying this deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// Opaque provider configuration (HostData `config_json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<String>,
+    /// The host the command is for.
+    #[serde(default)]
+    pub host_id: String,
+    /// The link name to start the provider under.
+    #[serde(default = "default_link_name")]
+    pub link_name: String,
+    /// The provider's reference (`file://…par.gz`).
+    #[serde(default)]
+    pub provider_ref: String,
+}
+
+/// `cmd.{host}.sp`: stop a provider (by public key in 0.82; Lattice also takes its reference).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopProviderCommand {
+    /// Annotations of the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The provider's contract (ignored by 0.82).
+    #[serde(default)]
+    pub contract_id: String,
+    /// The host the command is for.
+    #[serde(default)]
+    pub host_id: String,
+    /// The provider's link name.
+    #[serde(default = "default_link_name")]
+    pub link_name: String,
+    /// The provider's public key or reference.
+    #[serde(default)]
+    pub provider_ref: String,
+}
+
+/// `cmd.{host}.upd`: replace a running actor with another reference.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateActorCommand {
+    /// The running actor's public key.
+    #[serde(default)]
+    pub actor_id: String,
+    /// Only update the instances with these annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<AnnotationMap>,
+    /// The host the command is for.
+    #[serde(default)]
+    pub host_id: String,
+    /// The new reference.
+    #[serde(default)]
+    pub new_actor_ref: String,
+}
+
+/// `cmd.{host}.stop`: stop the host. The 0.33 client sends `{"timeout":…}` alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopHostCommand {
+    /// The host the command is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// How long the host may take to drain, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// `labels.{host}.put` and `labels.{host}.del`: one label (`value` is ignored on delete; the
+/// 0.33 client sends `""`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLabel {
+    /// The label's key.
+    #[serde(default)]
+    pub key: String,
+    /// The label's value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// `linkdefs.del`: which link to remove. Also accepts the full [`LinkDefinition`] the 0.33
+/// client sends (`provider_id` `""`, `values` `{}`): extra keys are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RemoveLinkDefinitionRequest {
+    /// The actor's public key.
+    #[serde(default)]
+    pub actor_id: String,
+    /// The contract of the link.
+    #[serde(default)]
+    pub contract_id: String,
+    /// The link name.
+    #[serde(default)]
+    pub link_name: String,
+}
+
+/// `auction.actor`: which hosts could run this actor?
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorAuctionRequest {
+    /// The actor's reference.
+    #[serde(default)]
+    pub actor_ref: String,
+    /// Labels a bidding host must carry (always sent, `{}` when none).
+    #[serde(default)]
+    pub constraints: ConstraintMap,
+}
+
+/// A host's bid in an actor auction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorAuctionAck {
+    /// The auctioned reference.
+    #[serde(default)]
+    pub actor_ref: String,
+    /// The bidding host.
+    #[serde(default)]
+    pub host_id: String,
+    /// The auction's constraints.
+    #[serde(default)]
+    pub constraints: ConstraintMap,
+}
+
+/// `auction.provider`: which hosts could run this provider under this link name?
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAuctionRequest {
+    /// Labels a bidding host must carry (always sent, `{}` when none).
+    #[serde(default)]
+    pub constraints: ConstraintMap,
+    /// The link name.
+    #[serde(default = "default_link_name")]
+    pub link_name: String,
+    /// The provider's reference.
+    #[serde(default)]
+    pub provider_ref: String,
+}
+
+/// A host's bid in a provider auction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAuctionAck {
+    /// The bidding host.
+    #[serde(default)]
+    pub host_id: String,
+    /// The auctioned link name.
+    #[serde(default)]
+    pub link_name: String,
+    /// The auctioned reference.
+    #[serde(default)]
+    pub provider_ref: String,
+    /// The auction's constraints.
+    #[serde(default)]
+    pub constraints: ConstraintMap,
+}
+
+/// Credentials for one registry (`registries.put`). Lattice fetches no OCI images, but
+/// decodes the message so that it can answer it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryCredential {
+    /// Password for basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Token authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// User name for basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The registry type; only `oci` exists.
+    #[serde(rename = "registryType", default = "default_registry_type")]
+    pub registry_type: String,
+}
+
+impl Default for RegistryCredential {
+    fn default() -> Self {
+        Self { password: None, token: None, username: None, registry_type: default_registry_type() }
+    }
+}
+
+fn default_registry_type() -> String {
+    "oci".to_owned()
+}
+
+fn default_link_name() -> String {
+    "default".to_owned()
+}
+
+/// A control request body a host decodes with [`decode_body`].
+pub trait CtlBody: DeserializeOwned {
+    /// What the body is called in error messages (`scale actor command`).
+    const WHAT: &'static str;
+
+    /// Rules beyond the JSON shape; the error says which field is wrong and why.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Decode a control request body strictly: a JSON object of the right shape that passes
+/// [`CtlBody::validate`]. The error's text is what the `accepted:false` ack should carry.
+pub fn decode_body<T: CtlBody>(payload: &[u8]) -> Result<T, ControlError> {
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| ControlError::decode(T::WHAT, &e))?;
+    if !value.is_object() {
+        return Err(ControlError::Decode {
+            what: T::WHAT,
+            reason: format!("expected a JSON object, found {}", json_kind(&value)),
+        });
+    }
+    let body = T::deserialize(value).map_err(|e| ControlError::decode(T::WHAT, &e))?;
+    body.validate().map_err(|reason| ControlError::invalid(T::WHAT, reason))?;
+    Ok(body)
+}
+
+/// Decode a reply leniently (any JSON of the right shape).
+pub(crate) fn decode_json<T: DeserializeOwned>(what: &'static str, payload: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice(payload).map_err(|e| ControlError::decode(what, &e))
+}
+
+/// Serialize one of this crate's types. None of them can fail to serialize (string keys,
+/// no custom serializers that error), so a failure would be a bug: it yields `{}` rather
+/// than a panic.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Split a comma-joined list, dropping empty items (`""` is the empty list).
+pub(crate) fn split_list(s: &str) -> Vec<&str> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+fn required(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() { Err(format!("`{field}` is required and must not be empty")) } else { Ok(()) }
+}
+
+fn link_name(value: &str) -> Result<(), String> {
+    LinkName::new(value).map(drop).map_err(|e| format!("`link_name`: {e}"))
+}
+
+fn actor_key(field: &str, value: &str) -> Result<(), String> {
+    required(field, value)?;
+    ActorKey::parse(value).map(drop).map_err(|e| format!("`{field}`: {e}"))
+}
+
+impl CtlBody for LinkDefinition {
+    const WHAT: &'static str = "link definition";
+
+    fn validate(&self) -> Result<(), String> {
+        actor_key("actor_id", &self.actor_id)?;
+        required("provider_id", &self.provider_id)?;
+        ProviderKey::parse(&self.provider_id).map_err(|e| format!("`provider_id`: {e}"))?;
+        required("contract_id", &self.contract_id)?;
+        link_name(&self.link_name)
+    }
+}
+
+impl CtlBody for RemoveLinkDefinitionRequest {
+    const WHAT: &'static str = "link definition removal";
+
+    fn validate(&self) -> Result<(), String> {
+        actor_key("actor_id", &self.actor_id)?;
+        required("contract_id", &self.contract_id)?;
+        link_name(&self.link_name)
+    }
+}
+
+impl CtlBody for ScaleActorCommand {
+    const WHAT: &'static str = "scale actor command";
+
+    fn validate(&self) -> Result<(), String> {
+        required("actor_ref", &self.actor_ref)
+    }
+}
+
+impl CtlBody for StopActorCommand {
+    const WHAT: &'static str = "stop actor command";
+
+    fn validate(&self) -> Result<(), String> {
+        required("actor_ref", &self.actor_ref)
+    }
+}
+
+impl CtlBody for StartProviderCommand {
+    const WHAT: &'static str = "start provider command";
+
+    fn validate(&self) -> Result<(), String> {
+        required("provider_ref", &self.provider_ref)?;
+        link_name(&self.link_name)
+    }
+}
+
+impl CtlBody for StopProviderCommand {
+    const WHAT: &'static str = "stop provider command";
+
+    fn validate(&self) -> Result<(), String> {
+        required("provider_ref", &self.provider_ref)?;
+        link_name(&self.link_name)
+    }
+}
+
+impl CtlBody for UpdateActorCommand {
+    const WHAT: &'static str = "update actor command";
+
+    fn validate(&self) -> Result<(), String> {
+        required("actor_id", &self.actor_id)?;
+        required("new_actor_ref", &self.new_actor_ref)
+    }
+}
+
+impl CtlBody for StopHostCommand {
+    const WHAT: &'static str = "stop host command";
+}
+
+impl CtlBody for HostLabel {
+    const WHAT: &'static str = "host label";
+
+    fn validate(&self) -> Result<(), String> {
+        required("key", &self.key)
+    }
+}
+
+impl CtlBody for ActorAuctionRequest {
+    const WHAT: &'static str = "actor auction request";
+
+    fn validate(&self) -> Result<(), String> {
+        required("actor_ref", &self.actor_ref)
+    }
+}
+
+impl CtlBody for ProviderAuctionRequest {
+    const WHAT: &'static str = "provider auction request";
+
+    fn validate(&self) -> Result<(), String> {
+        required("provider_ref", &self.provider_ref)?;
+        link_name(&self.link_name)
+    }
+}
+
+impl CtlBody for RegistryCredentialMap {
+    const WHAT: &'static str = "registry credentials";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACTOR: &str = "MDX7K4GGDSGEI7URO3BG5TAJMN5QNI52U666VRPDHYKZQETUKQNB4QUU";
+    const PROVIDER: &str = "VAZF7OUZ4SHKHXYQWDUTICQEKFMSK22QUPCLK7EO66NK37UATOP62J3U";
+
+    #[test]
+    fn ack_constant_is_byte_identical() {
+        assert_eq!(CtlOperationAck::accepted().to_json(), ACCEPTED.as_bytes());
+        assert_eq!(serde_json::to_string(&CtlOperationAck::accepted()).unwrap(), ACCEPTED);
+        assert_eq!(
+            CtlOperationAck::unsupported_subject().to_json(),
+            br#"{"accepted":false,"error":"unsupported subject"}"#
+        );
+        // Errors are JSON-escaped (0.82 `format!`-ed them and could emit invalid JSON).
+        let ack = CtlOperationAck::rejected("bad \"quote\"\n");
+        let back: CtlOperationAck = serde_json::from_slice(&ack.to_json()).unwrap();
+        assert_eq!(back, ack);
+        assert_eq!(back.into_result(), Err("bad \"quote\"\n".to_owned()));
+    }
+
+    #[test]
+    fn malformed_scale_is_refused() {
+        let e = decode_body::<ScaleActorCommand>(b"[]").unwrap_err();
+        assert_eq!(e.to_string(), "failed to deserialize scale actor command: expected a JSON object, found an array");
+        let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"file:///a.wasm"}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field `count`"), "{e}");
+        let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"","count":1}"#).unwrap_err();
+        assert_eq!(e.to_string(), "invalid scale actor command: `actor_ref` is required and must not be empty");
+        let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"a","count":-1}"#).unwrap_err();
+        assert!(matches!(e, ControlError::Decode { .. }), "{e}");
+        let ok = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"a","count":3}"#).unwrap();
+        assert_eq!(ok.max_instances, 3);
+    }
+
+    #[test]
+    fn link_put_rules() {
+        let e = decode_body::<LinkDefinition>(b"{bad").unwrap_err();
+        assert!(e.to_string().starts_with("failed to deserialize link definition: "), "{e}");
+        let good = serde_json::json!({
+            "id": "X", "actor_id": ACTOR, "provider_id": PROVIDER, "link_name": "default",
+            "contract_id": "wasmcloud:httpserver", "values": {"address": "0.0.0.0:8080"},
+        })
+        .to_string();
+        let ld = decode_body::<LinkDefinition>(good.as_bytes()).unwrap();
+        assert_eq!(ld.values.get("address"), Some("0.0.0.0:8080"));
+        let swapped = good.replace(ACTOR, "MSWAPPED").replace(PROVIDER, ACTOR).replace("MSWAPPED", PROVIDER);
+        let e = decode_body::<LinkDefinition>(swapped.as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("invalid link definition: `actor_id`: wrong key kind"), "{e}");
+        let dotted = good.replace(r#""link_name":"default""#, r#""link_name":"a.b""#);
+        let e = decode_body::<LinkDefinition>(dotted.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("`link_name`"), "{e}");
+    }
+
+    #[test]
+    fn link_del_takes_both_forms() {
+        let three = format!(r#"{{"actor_id":"{ACTOR}","contract_id":"wasmcloud:httpserver","link_name":"default"}}"#);
+        let full = serde_json::json!({
+            "actor_id": ACTOR, "provider_id": "", "link_name": "default",
+            "contract_id": "wasmcloud:httpserver", "values": {},
+        })
+        .to_string();
+        let a = decode_body::<RemoveLinkDefinitionRequest>(three.as_bytes()).unwrap();
+        let b = decode_body::<RemoveLinkDefinitionRequest>(full.as_bytes()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(String::from_utf8(to_json(&a)).unwrap(), three);
+        assert!(decode_body::<RemoveLinkDefinitionRequest>(br#"{"contract_id":"c","link_name":"default"}"#).is_err());
+    }
+
+    #[test]
+    fn stop_host_and_labels() {
+        let stop = decode_body::<StopHostCommand>(br#"{"timeout":1000}"#).unwrap();
+        assert_eq!(stop, StopHostCommand { host_id: None, timeout: Some(1000) });
+        assert_eq!(to_json(&stop), br#"{"timeout":1000}"#);
+        assert_eq!(decode_body::<StopHostCommand>(b"{}").unwrap(), StopHostCommand::default());
+        let del = decode_body::<HostLabel>(br#"{"key":"zone","value":""}"#).unwrap();
+        assert_eq!(del.key, "zone");
+        assert_eq!(decode_body::<HostLabel>(br#"{"key":"zone"}"#).unwrap().value, "");
+        assert!(decode_body::<HostLabel>(br#"{"value":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn provider_commands_default_link_name() {
+        let lp = decode_body::<StartProviderCommand>(br#"{"provider_ref":"file:///p.par.gz"}"#).unwrap();
+        assert_eq!(lp.link_name, "default");
+        let sp = decode_body::<StopProviderCommand>(br#"{"provider_ref":"V","link_name":"a b"}"#).unwrap_err();
+        assert!(sp.to_string().contains("link name 'a b'"), "{sp}");
+    }
+
+    #[test]
+    fn registry_credentials_default_type() {
+        let map = decode_body::<RegistryCredentialMap>(br#"{"ghcr.io":{"username":"u","password":"p"}}"#).unwrap();
+        assert_eq!(map["ghcr.io"].registry_type, "oci");
+        assert_eq!(
+            String::from_utf8(to_json(&map)).unwrap(),
+            r#"{"ghcr.io":{"password":"p","username":"u","registryType":"oci"}}"#
+        );
+    }
+
+    #[test]
+    fn cluster_issuers_split() {
+        let host = Host { cluster_issuers: "CA, CB,".into(), ..Host::default() };
+        assert_eq!(host.cluster_issuer_list(), ["CA", "CB"]);
+    }
+}
