@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Run every test of the workspace against real nats-server processes.
+# Run every test: the product workspace, then the interop suite against the real
+# wasmCloud 0.82-era crates (interop/, its own workspace and lock file).
+# Tests that cross the network start their own nats-server (installed here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-nats.sh
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-else
-  cargo test --workspace --no-fail-fast "$@"
-fi
+
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast "$@"
+  else
+    cargo test --no-fail-fast "$@"
+  fi
+}
+
+echo "== product workspace" >&2
+run_tests --workspace
+echo "== interop suite (real wasmCloud 0.82-era crates)" >&2
+(cd interop && run_tests --locked)
