@@ -1,0 +1,147 @@
+//! [`HostError`]: everything the host core (actors, links, providers, start/stop) can fail
+//! with, as variants a caller (the CLI, the control interface, tests) can match on.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::actor::LoadError;
+
+/// A boxed error from a dependency whose error types are many and generic (async-nats).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a host operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// A builder setting is missing or malformed (a bad seed, no NATS connection).
+    #[error("invalid host configuration: {0}")]
+    Config(String),
+    /// A reference the host cannot resolve: an OCI reference, an unknown scheme, a
+    /// missing file.
+    #[error("unsupported reference '{reference}': {reason}")]
+    Reference {
+        /// The reference as given.
+        reference: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Reading a file the host needs failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The actor module was refused: unsigned, tampered, expired, forged, or not a
+    /// wasmbus actor. The text says which.
+    #[error("cannot start actor from '{reference}': {source}")]
+    ActorRefused {
+        /// The reference the module came from.
+        reference: String,
+        /// The runtime's verdict.
+        #[source]
+        source: LoadError,
+    },
+    /// The actor (or provider) named is not running on this host.
+    #[error("{0}")]
+    NotRunning(String),
+    /// A link definition is malformed (bad key, empty contract, bad link name).
+    #[error("invalid link definition: {0}")]
+    InvalidLink(String),
+    /// A provider could not be started (bad archive or claims, the binary failed to launch
+    /// or exited before it became ready).
+    #[error("cannot start provider '{reference}': {reason}")]
+    ProviderStart {
+        /// The reference the provider came from.
+        reference: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A manifest file is malformed or names something it does not define.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// The JetStream KV bucket `LATTICEDATA_{lattice}` failed.
+    #[error("lattice data bucket: {op} failed: {source}")]
+    Kv {
+        /// What was being done (`open`, `put`, `delete`, `watch`, `read`).
+        op: &'static str,
+        /// The async-nats error.
+        #[source]
+        source: BoxError,
+    },
+    /// A NATS operation failed.
+    #[error("nats {op} failed: {source}")]
+    Nats {
+        /// What was being done.
+        op: &'static str,
+        /// The async-nats error.
+        #[source]
+        source: BoxError,
+    },
+    /// Serving an actor's subject failed.
+    #[error("rpc: {0}")]
+    Rpc(#[from] lattice_rpc::RpcError),
+    /// Writing or reading the host's state directory failed.
+    #[error("state directory {path}: {reason}")]
+    State {
+        /// The path involved.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The host is stopping or stopped and takes no more work.
+    #[error("the host is stopping")]
+    Stopping,
+}
+
+impl HostError {
+    pub(crate) fn kv(op: &'static str, source: impl Into<BoxError>) -> Self {
+        HostError::Kv { op, source: source.into() }
+    }
+
+    pub(crate) fn nats(op: &'static str, source: impl Into<BoxError>) -> Self {
+        HostError::Nats { op, source: source.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        HostError::Io { path: path.into(), source }
+    }
+
+    /// A short machine-readable name of the failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HostError::Config(_) => "config",
+            HostError::Reference { .. } => "reference",
+            HostError::Io { .. } => "io",
+            HostError::ActorRefused { .. } => "actor_refused",
+            HostError::NotRunning(_) => "not_running",
+            HostError::InvalidLink(_) => "invalid_link",
+            HostError::ProviderStart { .. } => "provider_start",
+            HostError::Manifest(_) => "manifest",
+            HostError::Kv { .. } => "kv",
+            HostError::Nats { .. } => "nats",
+            HostError::Rpc(_) => "rpc",
+            HostError::State { .. } => "state",
+            HostError::Stopping => "stopping",
+        }
+    }
+}
+
+/// The whole source chain of `err` on one line (`a: b: c`), skipping a source whose text
+/// the outer message already ends with.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,130 @@
+//! [`RpcError`]: everything a call or a server can fail with, as variants a caller can
+//! match on (async-nats' "kind + source" shape, flattened into one enum).
+//!
+//! The split that matters to callers: [`RpcError::NoResponders`] (nobody serves the
+//! target — fail over or give up now), [`RpcError::Timeout`] (somebody may still be
+//! working on it), [`RpcError::Rejected`] (the receiver refused our claims — a
+//! configuration problem such as a wrong cluster seed, never worth retrying) and
+//! [`RpcError::Remote`] (the handler ran and returned an error).
+
+use std::time::Duration;
+
+use lattice_proto::error::DecodeError;
+use lattice_proto::subject::TargetError;
+
+/// A boxed error from async-nats (its error types are many and generic).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The prefix of the `error` string a Lattice server answers with when it refuses an
+/// invocation's claims, followed by the failure kind in brackets and the reason:
+/// `invocation rejected [bad_signature]: bad signature: …`. The kinds are
+/// [`lattice_proto::ClaimsError::kind`]'s (plus `target_mismatch` for an invocation that
+/// is addressed to another entity). Callers see it as [`RpcError::Rejected`].
+pub const REJECTED_PREFIX: &str = "invocation rejected [";
+
+/// Format the `error` string of a rejection (see [`REJECTED_PREFIX`]).
+pub(crate) fn rejection_text(kind: &str, reason: &str) -> String {
+    format!("{REJECTED_PREFIX}{kind}]: {reason}")
+}
+
+/// Why an RPC call (or starting a server) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// Nobody is subscribed to the target's subject: the call failed at once.
+    #[error("no responders on {subject}: nobody serves this target")]
+    NoResponders {
+        /// The subject the invocation was sent to.
+        subject: String,
+    },
+    /// No answer arrived in time. The receiver may still run the call.
+    #[error("timed out after {after:?} waiting for an answer on {subject}")]
+    Timeout {
+        /// The subject the invocation was sent to.
+        subject: String,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The receiver ran the call and answered with an error (the response's `error`).
+    #[error("remote error: {0}")]
+    Remote(String),
+    /// The receiver refused the invocation's claims (see [`REJECTED_PREFIX`]); the handler
+    /// did not run.
+    #[error("invocation rejected ({kind}): {reason}")]
+    Rejected {
+        /// The failure kind (`bad_signature`, `unknown_issuer`, `replayed`, …).
+        kind: String,
+        /// The receiver's explanation.
+        reason: String,
+    },
+    /// Bytes from the peer could not be decoded.
+    #[error("decode error: {0}")]
+    Decode(#[from] DecodeError),
+    /// The response decoded but does not answer this call (wrong invocation id, wrong
+    /// `content_length`).
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+    /// The target entity has no valid subject (bad key or link name).
+    #[error("invalid target: {0}")]
+    InvalidTarget(#[from] TargetError),
+    /// A NATS operation failed.
+    #[error("nats {op} failed: {source}")]
+    Nats {
+        /// What was being done (`publish`, `subscribe`, `flush`, …).
+        op: &'static str,
+        /// The async-nats error.
+        #[source]
+        source: BoxError,
+    },
+    /// The JetStream object store (large bodies, PROTOCOL.md §8) failed.
+    #[error("object store {op} of '{object}' failed: {source}")]
+    ObjectStore {
+        /// What was being done (`open`, `put`, `get`, `read`).
+        op: &'static str,
+        /// The object name (or the bucket, for `open`).
+        object: String,
+        /// The async-nats error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl RpcError {
+    pub(crate) fn nats(op: &'static str, source: impl Into<BoxError>) -> Self {
+        RpcError::Nats { op, source: source.into() }
+    }
+
+    /// Turn a response's `error` string into [`RpcError::Rejected`] or [`RpcError::Remote`].
+    pub(crate) fn from_remote(error: String) -> Self {
+        if let Some(rest) = error.strip_prefix(REJECTED_PREFIX)
+            && let Some((kind, reason)) = rest.split_once("]: ")
+        {
+            return RpcError::Rejected { kind: kind.to_owned(), reason: reason.to_owned() };
+        }
+        RpcError::Remote(error)
+    }
+
+    /// Whether retrying the same call could succeed (timeouts and transport failures);
+    /// rejections, remote errors and bad input never will.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RpcError::Timeout { .. } | RpcError::NoResponders { .. } | RpcError::Nats { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_round_trips() {
+        let text = rejection_text("bad_signature", "bad signature: nope: really");
+        match RpcError::from_remote(text) {
+            RpcError::Rejected { kind, reason } => {
+                assert_eq!(kind, "bad_signature");
+                assert_eq!(reason, "bad signature: nope: really");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(RpcError::from_remote("boom".into()), RpcError::Remote(e) if e == "boom"));
+    }
+}

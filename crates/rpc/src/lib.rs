@@ -1,0 +1,38 @@
+//! # lattice-rpc — the lattice RPC plane over a real NATS connection
+//!
+//! [`lattice_proto`] says what goes on the wire; this crate moves it. It is the only
+//! place Lattice talks to NATS for RPC:
+//!
+//! - [`RpcClient`] ([`client`]) signs every call fresh with the cluster seed, publishes
+//!   it on the target's subject, and waits — never forever — for the correlated
+//!   `InvocationResponse` on a shared reply inbox ([`inbox`]).
+//! - [`RpcServer`] ([`server`]) queue-subscribes an actor or provider subject and
+//!   **verifies before dispatch** ([`verify`]): trusted issuer, signature (batched),
+//!   time, URLs, body hash, host id, id binding, that the call is addressed to this
+//!   entity, and the replay window. Only then does the [`Handler`] run.
+//! - Large bodies go through the JetStream object store ([`chunk`]), both directions.
+//! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
+//!   (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
+//!   origin, target, outcome and duration.
+//!
+//! Errors are one enum, [`RpcError`], whose variants a caller can act on. This crate does
+//! not know about hosts, links or policy: a host or provider wraps its logic in a
+//! [`Handler`].
+
+mod chunk;
+pub mod client;
+pub mod deadline;
+pub mod error;
+pub mod handler;
+mod inbox;
+pub mod metrics;
+pub mod server;
+pub mod verify;
+
+pub use client::{CallOptions, DEFAULT_TIMEOUT, RpcClient, RpcClientBuilder};
+pub use deadline::DEADLINE_HEADER;
+pub use error::{REJECTED_PREFIX, RpcError};
+pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};
+pub use metrics::{OperationStats, ServerMetrics, ServerStats};
+pub use server::{RpcServer, RpcServerBuilder, ServerHandle};
+pub use verify::Served;

@@ -1,0 +1,141 @@
+//! Counters a server keeps: what arrived, what ran, what was refused and why, and
+//! per-operation request counts, errors and processing time (the numbers a NATS micro
+//! `$SRV.STATS` endpoint reports). Cheap atomics on the hot path; a mutex only for the
+//! per-operation table and the (rare) rejections.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Live counters of one server; cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct ServerMetrics {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    batches: AtomicU64,
+    dispatched: AtomicU64,
+    handler_errors: AtomicU64,
+    panics: AtomicU64,
+    deadline_dropped: AtomicU64,
+    failed: AtomicU64,
+    rejected: Mutex<HashMap<&'static str, u64>>,
+    operations: Mutex<HashMap<String, OperationStats>>,
+}
+
+/// Per-operation numbers (what `$SRV.STATS` reports per endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperationStats {
+    /// Calls dispatched to the handler.
+    pub requests: u64,
+    /// Calls whose handler returned an error or panicked.
+    pub errors: u64,
+    /// Total time spent in the handler.
+    pub processing_time: Duration,
+    /// The last error text.
+    pub last_error: Option<String>,
+}
+
+impl OperationStats {
+    /// Mean handler time per call.
+    pub fn average_processing_time(&self) -> Duration {
+        if self.requests == 0 { Duration::ZERO } else { self.processing_time / self.requests as u32 }
+    }
+}
+
+/// A snapshot of a server's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Messages received on the RPC subject.
+    pub received: u64,
+    /// Verification batches: messages that arrived together are checked together (one
+    /// batched signature verification); `received / batches` is the mean batch size.
+    pub batches: u64,
+    /// Invocations that passed every check and reached the handler.
+    pub dispatched: u64,
+    /// Invocations refused before dispatch, by kind (`bad_signature`, `malformed`, …).
+    pub rejected: BTreeMap<String, u64>,
+    /// Handler calls that returned an error.
+    pub handler_errors: u64,
+    /// Handler calls that panicked.
+    pub panics: u64,
+    /// Invocations dropped unrun because their caller's deadline had passed.
+    pub deadline_dropped: u64,
+    /// Invocations that failed for another reason (object store, shutdown).
+    pub failed: u64,
+    /// Per-operation numbers.
+    pub operations: BTreeMap<String, OperationStats>,
+}
+
+impl ServerStats {
+    /// All rejections, whatever the kind.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+impl ServerMetrics {
+    /// A snapshot of the counters.
+    pub fn snapshot(&self) -> ServerStats {
+        let c = &self.inner;
+        let rejected = c.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        let operations = c.operations.lock().unwrap_or_else(PoisonError::into_inner);
+        ServerStats {
+            received: c.received.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            dispatched: c.dispatched.load(Ordering::Relaxed),
+            rejected: rejected.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            handler_errors: c.handler_errors.load(Ordering::Relaxed),
+            panics: c.panics.load(Ordering::Relaxed),
+            deadline_dropped: c.deadline_dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            operations: operations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+
+    pub(crate) fn received(&self, n: u64) {
+        self.inner.batches.fetch_add(1, Ordering::Relaxed);
+        self.inner.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, kind: &'static str) {
+        *self.inner.rejected.lock().unwrap_or_else(PoisonError::into_inner).entry(kind).or_default() += 1;
+    }
+
+    pub(crate) fn deadline_dropped(&self) {
+        self.inner.deadline_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self) {
+        self.inner.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dispatched(&self) {
+        self.inner.dispatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Record a finished handler call.
+    pub(crate) fn handled(&self, operation: &str, took: Duration, error: Option<&str>, panicked: bool) {
+        let c = &self.inner;
+        if panicked {
+            c.panics.fetch_add(1, Ordering::Relaxed);
+        } else if error.is_some() {
+            c.handler_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut ops = c.operations.lock().unwrap_or_else(PoisonError::into_inner);
+        let stats = match ops.get_mut(operation) {
+            Some(s) => s,
+            None => ops.entry(operation.to_owned()).or_default(),
+        };
+        stats.requests += 1;
+        stats.processing_time += took;
+        if let Some(e) = error {
+            stats.errors += 1;
+            stats.last_error = Some(e.to_owned());
+        }
+    }
+}

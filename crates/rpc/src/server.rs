@@ -1,0 +1,520 @@
+//! [`RpcServer`]: serves one actor or provider subject, verifying every invocation
+//! before its handler runs.
+//!
+//! Structure (mini-redis' `run(listener, shutdown)`, with tower-like stages):
+//! - a **read loop** queue-subscribes the entity's subject with the spec's queue group
+//!   (PROTOCOL.md §3), takes one in-flight permit per message (bounded work,
+//!   back-pressure into NATS' buffers) and hands the messages that arrived together, as a
+//!   batch, to a worker task. It does no decoding and no crypto itself;
+//! - a **batch worker** decodes, drops work whose caller's deadline already passed, and
+//!   runs the claims checks of [`crate::verify`] with one batched signature verification;
+//!   every refusal is answered (`invocation rejected [kind]: …`, [`crate::REJECTED_PREFIX`]),
+//!   logged with one `warn!` line and counted, and never reaches the handler;
+//! - a **call task** per accepted invocation fetches a chunked body, checks the hash and
+//!   the replay window, runs the [`Handler`] (a panic becomes an error response) and
+//!   publishes exactly one `InvocationResponse` when the message had a reply subject.
+//!
+//! All tasks belong to the server's [`TaskTracker`]; [`ServerHandle::shutdown`] stops
+//! reading, processes what NATS had already delivered, and waits for every in-flight call.
+//!
+//! Deadlines: a message whose `Lattice-Deadline` has passed when its turn comes is not
+//! dispatched; it is answered with an error starting `deadline exceeded` (its caller has
+//! gone, so that reply only shows up in the caller's late-reply count) and counted in
+//! [`ServerStats::deadline_dropped`].
+//!
+//! Replay limit (PROTOCOL.md §11.9): the replay memory is per server process. A replay
+//! that the queue group routes to another instance within the window is not caught by
+//! that instance; the monitor, which sees all traffic, reports it.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Message, Subject, Subscriber};
+use futures::{FutureExt, StreamExt};
+use lattice_proto::chunk;
+use lattice_proto::replay::DEFAULT_WINDOW_SECS;
+use lattice_proto::{Invocation, InvocationResponse, LatticeName, TrustedIssuers};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::chunk::ChunkStore;
+use crate::deadline::{self, Clock};
+use crate::error::{RpcError, rejection_text};
+use crate::handler::{Handler, HandlerError, Request};
+use crate::metrics::{ServerMetrics, ServerStats};
+use crate::verify::{Checked, Rejection, Served, Verifier};
+
+/// The default bound on concurrently processed invocations per server.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// The most invocations verified together in one signature batch.
+const MAX_BATCH: usize = 64;
+
+/// How long a draining server waits for NATS to hand over already-delivered messages.
+const DRAIN_READ_LIMIT: Duration = Duration::from_secs(2);
+
+/// The server's public entry point; see [`RpcServer::builder`].
+#[derive(Debug)]
+pub struct RpcServer;
+
+impl RpcServer {
+    /// A builder for a server on `nats` in `lattice`, accepting claims from `issuers`,
+    /// serving `entity`.
+    pub fn builder(
+        nats: async_nats::Client,
+        lattice: LatticeName,
+        issuers: TrustedIssuers,
+        entity: Served,
+    ) -> RpcServerBuilder {
+        RpcServerBuilder {
+            nats,
+            lattice,
+            issuers,
+            served: entity,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            replay_window: Some(Duration::from_secs(DEFAULT_WINDOW_SECS)),
+            clock: deadline::system_clock(),
+            js_domain: None,
+            metrics: ServerMetrics::default(),
+        }
+    }
+}
+
+/// Configures and starts a server.
+pub struct RpcServerBuilder {
+    nats: async_nats::Client,
+    lattice: LatticeName,
+    issuers: TrustedIssuers,
+    served: Served,
+    max_in_flight: usize,
+    replay_window: Option<Duration>,
+    clock: Clock,
+    js_domain: Option<String>,
+    metrics: ServerMetrics,
+}
+
+impl std::fmt::Debug for RpcServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcServerBuilder")
+            .field("lattice", &self.lattice)
+            .field("served", &self.served)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("replay_window", &self.replay_window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcServerBuilder {
+    /// At most `n` invocations processed at once (default 1024; at least 1). Further
+    /// messages wait in NATS' subscription buffer.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// The replay window (default 300 s): ids seen within it are refused, and so are
+    /// claims whose `iat` is further than it from the clock. `None` turns both off.
+    pub fn replay_window(mut self, window: Option<Duration>) -> Self {
+        self.replay_window = window;
+        self
+    }
+
+    /// The clock for claims checks, in seconds since the Unix epoch (default: the system
+    /// clock). Tests replaying fixed-date claims pass a fixed clock.
+    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The JetStream domain of the object store used for large bodies (none by default).
+    pub fn jetstream_domain(mut self, domain: impl Into<String>) -> Self {
+        self.js_domain = Some(domain.into());
+        self
+    }
+
+    /// The server's counters (also available from the [`ServerHandle`]).
+    pub fn metrics(&self) -> ServerMetrics {
+        self.metrics.clone()
+    }
+
+    /// Subscribe and start serving with `handler`. When this returns, the subscription is
+    /// registered with the NATS server (flushed): calls made now reach this server.
+    pub async fn start<H: Handler>(self, handler: H) -> Result<ServerHandle, RpcError> {
+        let subject = self.served.subject(&self.lattice).into_string();
+        let queue_group = self.served.queue_group(&self.lattice);
+        let sub = self
+            .nats
+            .queue_subscribe(subject.clone(), queue_group)
+            .await
+            .map_err(|e| RpcError::nats("subscribe", e))?;
+        self.nats.flush().await.map_err(|e| RpcError::nats("flush", e))?;
+
+        let stop = CancellationToken::new();
+        let hard_stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let window_secs = self.replay_window.map(|w| w.as_secs().max(1));
+        let shared = Arc::new(Shared {
+            chunks: ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref()),
+            nats: self.nats,
+            handler,
+            verifier: Verifier::new(self.issuers, self.served, self.clock, window_secs),
+            metrics: self.metrics.clone(),
+            hard_stop: hard_stop.clone(),
+            tracker: tracker.clone(),
+        });
+        let permits = Arc::new(Semaphore::new(self.max_in_flight));
+        tracker.spawn(read_loop(shared, sub, permits, stop.clone()));
+        tracing::debug!(%subject, "rpc server started");
+        Ok(ServerHandle { subject, stop, hard_stop, tracker, metrics: self.metrics })
+    }
+
+    /// Serve with `handler` until `shutdown` completes, then drain in-flight calls.
+    pub async fn serve<H: Handler>(self, handler: H, shutdown: impl Future<Output = ()>) -> Result<(), RpcError> {
+        let handle = self.start(handler).await?;
+        shutdown.await;
+        handle.shutdown().await;
+        Ok(())
+    }
+}
+
+/// A running server. Dropping it without [`ServerHandle::shutdown`] stops it abruptly:
+/// reading stops and running handlers are cancelled (their callers get an error).
+#[derive(Debug)]
+pub struct ServerHandle {
+    subject: String,
+    stop: CancellationToken,
+    hard_stop: CancellationToken,
+    tracker: TaskTracker,
+    metrics: ServerMetrics,
+}
+
+impl ServerHandle {
+    /// The subject this server serves.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The live counters.
+    pub fn metrics(&self) -> ServerMetrics {
+        self.metrics.clone()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ServerStats {
+        self.metrics.snapshot()
+    }
+
+    /// Stop taking calls and wait until every call already received has been answered.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// Like [`ServerHandle::shutdown`], but after `grace` cancel the handlers still
+    /// running (their callers get an error response) instead of waiting for them.
+    /// Returns `true` when everything finished within the grace period.
+    pub async fn shutdown_with_grace(self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_ok() {
+            return true;
+        }
+        self.hard_stop.cancel();
+        self.tracker.wait().await;
+        false
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.tracker.is_closed() {
+            self.stop.cancel();
+            self.hard_stop.cancel();
+        }
+    }
+}
+
+/// One received message and the in-flight permit it holds until answered.
+struct Work {
+    msg: Message,
+    permit: OwnedSemaphorePermit,
+}
+
+/// A decoded invocation on its way through the checks.
+struct Call {
+    inv: Invocation,
+    reply: Option<Subject>,
+    subject: Subject,
+    deadline: Option<Instant>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// What the tasks of one server share.
+struct Shared<H> {
+    nats: async_nats::Client,
+    handler: H,
+    verifier: Verifier,
+    chunks: ChunkStore,
+    metrics: ServerMetrics,
+    hard_stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+async fn read_loop<H: Handler>(
+    shared: Arc<Shared<H>>,
+    mut sub: Subscriber,
+    permits: Arc<Semaphore>,
+    stop: CancellationToken,
+) {
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let msg = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            m = sub.next() => match m {
+                Some(m) => m,
+                None => {
+                    tracing::debug!("rpc subscription closed");
+                    return;
+                }
+            },
+        };
+        spawn_batch(&shared, gather(Work { msg, permit }, &mut sub, &permits));
+    }
+    // Draining: unsubscribe, then answer what NATS had already delivered to us.
+    if let Err(e) = sub.drain().await {
+        tracing::debug!(error = %e, "could not drain the rpc subscription");
+        return;
+    }
+    while let Ok(Some(msg)) = tokio::time::timeout(DRAIN_READ_LIMIT, sub.next()).await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        spawn_batch(&shared, gather(Work { msg, permit }, &mut sub, &permits));
+    }
+}
+
+/// Add the messages that are already waiting (and have a free permit) to `first`'s batch.
+fn gather(first: Work, sub: &mut Subscriber, permits: &Arc<Semaphore>) -> Vec<Work> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+        match sub.next().now_or_never() {
+            Some(Some(msg)) => batch.push(Work { msg, permit }),
+            _ => break,
+        }
+    }
+    batch
+}
+
+fn spawn_batch<H: Handler>(shared: &Arc<Shared<H>>, batch: Vec<Work>) {
+    let s = shared.clone();
+    shared.tracker.spawn(async move { s.process(batch).await });
+}
+
+impl<H: Handler> Shared<H> {
+    /// Decode and verify a batch, then run each accepted call.
+    async fn process(self: Arc<Self>, batch: Vec<Work>) {
+        self.metrics.received(batch.len() as u64);
+        let mut calls = Vec::with_capacity(batch.len());
+        for Work { msg, permit } in batch {
+            let inv = match Invocation::decode(&msg.payload) {
+                Ok(inv) => inv,
+                Err(e) => {
+                    self.metrics.rejected("malformed");
+                    tracing::warn!(subject = %msg.subject, bytes = msg.payload.len(), kind = "malformed", "invocation rejected: {e}");
+                    let text = rejection_text("malformed", &e.to_string());
+                    self.respond(msg.reply, InvocationResponse::failure(InvocationResponse::UNKNOWN_ID, text)).await;
+                    continue;
+                }
+            };
+            let deadline = deadline::from_headers(msg.headers.as_ref());
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                self.metrics.deadline_dropped();
+                tracing::debug!(id = %inv.id, operation = %inv.operation, "caller's deadline passed before dispatch; not run");
+                let text = "deadline exceeded: the caller gave up before the call was dispatched";
+                self.respond(msg.reply, InvocationResponse::failure(inv.id, text)).await;
+                continue;
+            }
+            calls.push(Call { inv, reply: msg.reply, subject: msg.subject, deadline, _permit: permit });
+        }
+
+        let verdicts = {
+            let invs: Vec<&Invocation> = calls.iter().map(|c| &c.inv).collect();
+            self.verifier.check_batch(&invs)
+        };
+        let mut accepted = Vec::with_capacity(calls.len());
+        for (call, verdict) in calls.into_iter().zip(verdicts) {
+            match verdict {
+                Ok(claims) => accepted.push((call, claims)),
+                Err(rejection) => self.reject(call, rejection).await,
+            }
+        }
+        // Run all but the last accepted call on their own tasks (across cores); the last
+        // one here, saving a task hop at low concurrency.
+        let last = accepted.pop();
+        for (call, claims) in accepted {
+            let s = self.clone();
+            self.tracker.spawn(async move { s.complete(call, claims).await });
+        }
+        if let Some((call, claims)) = last {
+            self.complete(call, claims).await;
+        }
+    }
+
+    /// Fetch the body, finish the checks, run the handler, answer.
+    async fn complete(&self, mut call: Call, claims: Checked) {
+        let inv = &mut call.inv;
+        let body = if chunk::is_chunked(inv.content_length, inv.msg.len()) {
+            match self.chunks.take(&chunk::request_object(&inv.id), inv.content_length).await {
+                Ok(body) => body,
+                Err(e) => {
+                    self.metrics.failed();
+                    tracing::warn!(id = %inv.id, error = %e, "could not fetch a chunked request body");
+                    let text = format!("could not fetch the chunked request body: {e}");
+                    let response = InvocationResponse::failure(inv.id.clone(), text);
+                    self.respond(call.reply.take(), response).await;
+                    return;
+                }
+            }
+        } else {
+            std::mem::take(&mut inv.msg)
+        };
+        if let Err(rejection) = self.verifier.finish(&claims, inv, &body) {
+            self.reject(call, rejection).await;
+            return;
+        }
+        self.dispatch(call, body).await;
+    }
+
+    async fn dispatch(&self, call: Call, body: Vec<u8>) {
+        self.metrics.dispatched();
+        let inv = call.inv;
+        let span = tracing::info_span!(
+            "rpc.handle",
+            id = %inv.id,
+            operation = %inv.operation,
+            origin = %inv.origin.public_key,
+            target = %inv.target.public_key,
+            outcome = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        let request = Request {
+            origin: inv.origin,
+            target: inv.target,
+            operation: inv.operation,
+            msg: body,
+            id: inv.id,
+            host_id: inv.host_id,
+            deadline: call.deadline,
+        };
+        let id = request.id.clone();
+        let operation = request.operation.clone();
+        let started = Instant::now();
+        let run = AssertUnwindSafe(self.handler.handle(request)).catch_unwind();
+        let result = tokio::select! {
+            biased;
+            () = self.hard_stop.cancelled() => Err(Failure::Cancelled),
+            r = run => match r {
+                Ok(Ok(body)) => Ok(body),
+                Ok(Err(e)) => Err(Failure::Handler(e)),
+                Err(panic) => Err(Failure::Panic(panic_text(panic.as_ref()))),
+            },
+        };
+        let took = started.elapsed();
+        let (outcome, response) = match result {
+            Ok(body) => {
+                self.metrics.handled(&operation, took, None, false);
+                match self.success(&id, body).await {
+                    Ok(r) => ("ok", r),
+                    Err(e) => {
+                        self.metrics.failed();
+                        let text = format!("could not store the chunked response body: {e}");
+                        ("error", InvocationResponse::failure(id.clone(), text))
+                    }
+                }
+            }
+            Err(Failure::Handler(e)) => {
+                self.metrics.handled(&operation, took, Some(e.as_str()), false);
+                ("handler_error", InvocationResponse::failure(id.clone(), e.as_str()))
+            }
+            Err(Failure::Panic(text)) => {
+                let text = format!("handler panicked: {text}");
+                self.metrics.handled(&operation, took, Some(&text), true);
+                span.in_scope(|| tracing::error!(%text, "handler panicked"));
+                ("panic", InvocationResponse::failure(id.clone(), text))
+            }
+            Err(Failure::Cancelled) => {
+                self.metrics.failed();
+                ("cancelled", InvocationResponse::failure(id.clone(), "server shutting down: the call was cancelled"))
+            }
+        };
+        let duration_us = took.as_micros() as u64;
+        span.record("outcome", outcome);
+        span.record("duration_us", duration_us);
+        span.in_scope(|| tracing::debug!(outcome, duration_us, "rpc call handled"));
+        self.respond(call.reply, response).await;
+    }
+
+    /// The success response for `body`, moving a large body to the object store.
+    async fn success(&self, id: &str, body: Vec<u8>) -> Result<InvocationResponse, RpcError> {
+        if !chunk::needs_chunking(body.len()) {
+            return Ok(InvocationResponse::success(id, body));
+        }
+        self.chunks.put(&chunk::response_object(id), &body).await?;
+        let mut response = InvocationResponse::success(id, Vec::new());
+        response.content_length = body.len() as u64;
+        Ok(response)
+    }
+
+    async fn reject(&self, call: Call, rejection: Rejection) {
+        self.metrics.rejected(rejection.kind);
+        let inv = &call.inv;
+        tracing::warn!(
+            kind = rejection.kind,
+            subject = %call.subject,
+            id = %inv.id,
+            operation = %inv.operation,
+            origin = %inv.origin.public_key,
+            target = %inv.target.public_key,
+            "invocation rejected: {}",
+            rejection.reason
+        );
+        let text = rejection_text(rejection.kind, &rejection.reason);
+        self.respond(call.reply, InvocationResponse::failure(inv.id.clone(), text)).await;
+    }
+
+    async fn respond(&self, reply: Option<Subject>, response: InvocationResponse) {
+        let Some(reply) = reply else { return };
+        if let Err(e) = self.nats.publish(reply, response.encode().into()).await {
+            tracing::warn!(error = %e, invocation_id = %response.invocation_id, "could not publish a response");
+        }
+    }
+}
+
+enum Failure {
+    Handler(HandlerError),
+    Panic(String),
+    Cancelled,
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-text panic payload)".to_owned()
+    }
+}

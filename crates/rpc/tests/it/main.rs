@@ -1,0 +1,12 @@
+//! Integration tests of lattice-rpc against a real nats-server (one binary, one module
+//! per area).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+#![allow(missing_docs, unreachable_pub, reason = "test crate")]
+
+mod chunking;
+mod failures;
+mod forgery;
+mod modes;
+mod queue;
+mod support;
+mod vectors;
