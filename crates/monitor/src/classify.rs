@@ -1,0 +1,581 @@
+//! The monitor's verdict on one RPC-plane message, as pure functions.
+//!
+//! [`classify`] takes the subject, the payload bytes, the clock (`now`, seconds since the
+//! Unix epoch), the replay memory and the trusted issuers, and says what the message is:
+//! a [`Verdict::Valid`] invocation, an [`Verdict::Invalid`] one with the failed check
+//! (its [`ClaimsError::kind`] is the alert `kind` of CONVENTIONS.md), a provider control
+//! message (counted, never verified: PROTOCOL.md §11.8) or something unrouted. No I/O, no
+//! clock reads: every rule is unit-tested here with forged invocations.
+//!
+//! The checks are a receiver's (PROTOCOL.md §6 and §11): trusted issuer, signature, `exp`,
+//! `nbf`, `iat` age (the window), target and origin URLs, host id, `id` = `sub` (§11.9), the
+//! body hash (§11.1), then two a bus-wide observer adds: the invocation's target is the
+//! entity whose subject it was published on (§11.6), and its id was not accepted before
+//! within the window (§11.5). Only invocations that passed every other check are
+//! remembered, so a forger cannot make a genuine call look like a replay by sending a
+//! forged copy of its id first.
+//!
+//! [`classify_batch`] gives exactly the same verdicts for a run of messages, in order, but
+//! verifies their Ed25519 signatures in one batch (about twice as fast as one by one): the
+//! monitor's workers use it to keep up with the bus.
+//!
+//! One limit: a chunked invocation's body is in the object store, which the monitor does
+//! not read (the receiver deletes the object after fetching it), so for an honest chunked
+//! form (`msg` empty, `content_length` above the chunk threshold) everything but the body
+//! hash is checked; the receiver still checks the hash (PROTOCOL.md §8, §11.1).
+
+use lattice_proto::chunk::CHUNK_THRESHOLD_BYTES;
+use lattice_proto::claims::{self, ClaimsError, InvocationClaims, SignedToken, TrustedIssuers, VerifyOptions};
+use lattice_proto::replay::ReplayWindow;
+use lattice_proto::subject::{self, RpcSubject};
+use lattice_proto::{DecodeError, Invocation};
+
+/// Who called whom, with what: the parts of an invocation an alert or a metric names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The origin's public key.
+    pub origin: String,
+    /// The target's public key.
+    pub target: String,
+    /// The target's link name (empty for actors).
+    pub target_link: String,
+    /// The operation.
+    pub operation: String,
+    /// The invocation id.
+    pub invocation_id: String,
+    /// The inline body size in bytes.
+    pub size: usize,
+    /// The full body size (`content_length`; larger than `size` when chunked).
+    pub content_length: u64,
+}
+
+impl CallInfo {
+    /// Take the identifying parts out of a decoded invocation.
+    pub fn from_invocation(inv: Invocation) -> Self {
+        Self {
+            size: inv.msg.len(),
+            content_length: inv.content_length,
+            origin: inv.origin.public_key,
+            target: inv.target.public_key,
+            target_link: inv.target.link_name,
+            operation: inv.operation,
+            invocation_id: inv.id,
+        }
+    }
+}
+
+/// What a message on the lattice's RPC subjects is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// An invocation that passed every check (and was remembered for replay detection).
+    Valid(CallInfo),
+    /// An invocation that failed a check; `error.kind()` is the alert kind.
+    Invalid {
+        /// The call's parts, when the payload decoded as an invocation at all.
+        call: Option<CallInfo>,
+        /// The first check that failed.
+        error: ClaimsError,
+    },
+    /// A provider control message (`linkdefs.put`, `linkdefs.del`, `health`, `shutdown`):
+    /// counted by kind, not verified (PROTOCOL.md §11.8).
+    Control {
+        /// The subject suffix, e.g. `linkdefs.put`.
+        kind: String,
+    },
+    /// A subject under the lattice prefix that no Lattice or 0.82 receiver listens on
+    /// (nobody acts on it, so it is counted, not alerted on).
+    Unrouted,
+}
+
+impl Verdict {
+    /// The metric label: `valid`, the alert kind, `control` or `unrouted`.
+    pub fn label(&self) -> &str {
+        match self {
+            Verdict::Valid(_) => "valid",
+            Verdict::Invalid { error, .. } => error.kind(),
+            Verdict::Control { .. } => "control",
+            Verdict::Unrouted => "unrouted",
+        }
+    }
+
+    /// Whether this verdict raises an alert.
+    pub fn is_alert(&self) -> bool {
+        matches!(self, Verdict::Invalid { .. })
+    }
+}
+
+/// Where a subject under `wasmbus.rpc.{lattice}.` goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// An actor or provider invocation subject: decode and verify.
+    Invocation,
+    /// A provider control subject, with its kind (`linkdefs.put`, …).
+    Control(String),
+    /// Anything else.
+    Unrouted,
+}
+
+/// Route a subject by its shape.
+pub fn route(subject: &str) -> Route {
+    match subject::parse(subject) {
+        RpcSubject::Actor { .. } | RpcSubject::Provider { .. } => Route::Invocation,
+        RpcSubject::ProviderControl { kind, .. } => Route::Control(kind.to_owned()),
+        RpcSubject::Other => Route::Unrouted,
+    }
+}
+
+/// Decode a payload as an invocation, mapping a decode failure to the `malformed` kind.
+pub fn decode(payload: &[u8]) -> Result<Invocation, ClaimsError> {
+    Invocation::decode(payload).map_err(malformed)
+}
+
+fn malformed(e: DecodeError) -> ClaimsError {
+    ClaimsError::Malformed(e.to_string())
+}
+
+/// The alert `reason` for a failed check: the error's text, except that an undecodable
+/// payload is described as such (not as "malformed claims").
+pub fn reason(error: &ClaimsError) -> String {
+    match error {
+        ClaimsError::Malformed(m) if m.starts_with("malformed msgpack") => m.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// Classify one message published on `subject` with `payload`, at `now` (seconds since
+/// the Unix epoch). The replay window's length is also the allowed `iat` age.
+pub fn classify(
+    subject: &str,
+    payload: &[u8],
+    now: u64,
+    replay: &mut ReplayWindow,
+    issuers: &TrustedIssuers,
+) -> Verdict {
+    match route(subject) {
+        Route::Invocation => classify_decoded(subject, decode(payload), now, replay, issuers),
+        Route::Control(kind) => Verdict::Control { kind },
+        Route::Unrouted => Verdict::Unrouted,
+    }
+}
+
+/// Classify an invocation (already decoded, or the decode error) published on `subject`.
+pub fn classify_decoded(
+    subject: &str,
+    decoded: Result<Invocation, ClaimsError>,
+    now: u64,
+    replay: &mut ReplayWindow,
+    issuers: &TrustedIssuers,
+) -> Verdict {
+    let inv = match decoded {
+        Ok(inv) => inv,
+        Err(error) => return Verdict::Invalid { call: None, error },
+    };
+    let signed = issuers.precheck(&inv.encoded_claims).and_then(|token| {
+        token.verify_signature()?;
+        Ok(token.into_claims())
+    });
+    finish(subject, inv, signed, now, replay)
+}
+
+/// Classify a run of invocations `(subject, decoded)` in arrival order, verifying their
+/// signatures as one batch. Gives exactly the verdicts of [`classify_decoded`] called on
+/// each in turn, each with its subject handed back.
+pub fn classify_batch(
+    items: Vec<(String, Result<Invocation, ClaimsError>)>,
+    now: u64,
+    replay: &mut ReplayWindow,
+    issuers: &TrustedIssuers,
+) -> Vec<(String, Verdict)> {
+    // Phase 1 (cheap, no crypto): JWT shape and trusted issuer.
+    enum Slot {
+        Undecoded,
+        Refused(ClaimsError),
+        Token,
+    }
+    let mut slots = Vec::with_capacity(items.len());
+    let mut tokens: Vec<SignedToken<'_>> = Vec::with_capacity(items.len());
+    for (_, decoded) in &items {
+        slots.push(match decoded {
+            Err(_) => Slot::Undecoded,
+            Ok(inv) => match issuers.precheck(&inv.encoded_claims) {
+                Ok(token) => {
+                    tokens.push(token);
+                    Slot::Token
+                }
+                Err(e) => Slot::Refused(e),
+            },
+        });
+    }
+    // Phase 2: every signature in one batch; only on failure, one by one to find the bad ones.
+    let all_good = claims::verify_batch(&tokens);
+    let mut tokens = tokens.into_iter();
+    let signed: Vec<Result<InvocationClaims, ClaimsError>> = slots
+        .into_iter()
+        .map(|slot| match slot {
+            // Its decode error is reported below; this placeholder is never used.
+            Slot::Undecoded => Err(ClaimsError::Malformed(String::new())),
+            Slot::Refused(e) => Err(e),
+            Slot::Token => match tokens.next() {
+                Some(token) => {
+                    if !all_good {
+                        token.verify_signature()?;
+                    }
+                    Ok(token.into_claims())
+                }
+                None => Err(ClaimsError::Malformed("internal: token count mismatch".into())),
+            },
+        })
+        .collect();
+    // Phase 3, in order (the replay memory depends on it): envelope, hash, subject, replay.
+    items
+        .into_iter()
+        .zip(signed)
+        .map(|((subject, decoded), signed)| {
+            let verdict = match decoded {
+                Ok(inv) => finish(&subject, inv, signed, now, replay),
+                Err(error) => Verdict::Invalid { call: None, error },
+            };
+            (subject, verdict)
+        })
+        .collect()
+}
+
+/// The checks after the signature, in a receiver's order, then the bus-wide ones.
+fn finish(
+    subject: &str,
+    inv: Invocation,
+    signed: Result<InvocationClaims, ClaimsError>,
+    now: u64,
+    replay: &mut ReplayWindow,
+) -> Verdict {
+    let opts = VerifyOptions { now, max_age: Some(replay.window_secs()) };
+    let checked = signed.and_then(|claims| {
+        claims::check_envelope(&claims, &inv, &opts)?;
+        let chunked = inv.msg.is_empty() && inv.content_length > CHUNK_THRESHOLD_BYTES as u64;
+        if !chunked {
+            claims::check_hash(&claims, &inv, &inv.msg)?;
+        }
+        check_subject(subject, &inv, &claims)?;
+        replay.check_and_record(&inv.id, claims.iat, now)
+    });
+    let call = CallInfo::from_invocation(inv);
+    match checked {
+        Ok(()) => Verdict::Valid(call),
+        Err(error) => Verdict::Invalid { call: Some(call), error },
+    }
+}
+
+/// The invocation must be for the entity whose subject carried it (PROTOCOL.md §11.6): a
+/// genuine invocation re-published on another entity's subject is re-targeted.
+fn check_subject(subject: &str, inv: &Invocation, claims: &InvocationClaims) -> Result<(), ClaimsError> {
+    let ok = match subject::parse(subject) {
+        RpcSubject::Actor { actor, .. } => inv.target.public_key == actor && inv.target.link_name.is_empty(),
+        RpcSubject::Provider { provider, link, .. } => {
+            inv.target.public_key == provider && inv.target.link_name == link
+        }
+        RpcSubject::ProviderControl { .. } | RpcSubject::Other => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let claimed = claims.wascap.as_ref().map(|w| w.target_url.clone()).unwrap_or_default();
+    Err(ClaimsError::TargetMismatch { claimed, computed: format!("the subject it was published on, {subject}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use lattice_proto::{ClusterSeed, HostKey, WasmCloudEntity};
+
+    use super::*;
+    use crate::forge::{Forge, Forgery};
+
+    const SEED: &str = "SCAACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAKOFQ";
+    const ISSUER: &str = "CCFIRY65OQE7DFP5KLNS2PF2LVZMUZYJX4OZIEQ36N2IQANUB5XVZKMI";
+    const HOST: &str = "NDWUSKGGFDI4FRXK5EBTRECZSVQSSWJHHJOGH6JWG3AUMFFMQ435CDIX";
+    const ACTOR_A: &str = "MDFJHLAXAUMHA4OWPOB4P7YO72AQR2HMIUYFOXLXE2DZGM633K7HYRZQ";
+    const ACTOR_B: &str = "MBXHUHG5FGYLPD6RHL2MKWMP572O6KUXCZXDZJXS4T57ZTMAKBN7CE6S";
+    const PROVIDER: &str = "VCFIOX77D2ZYIUKXPLGVV7XEAVCWK2G5PSE6BEEGHICVPPD26SPROEAV";
+    const NOW: u64 = 1_707_858_000;
+    const WINDOW: u64 = 300;
+
+    fn issuers() -> TrustedIssuers {
+        TrustedIssuers::new(&[lattice_proto::ClusterKey::parse(ISSUER).unwrap()])
+    }
+
+    fn window() -> ReplayWindow {
+        ReplayWindow::new(WINDOW, 1000)
+    }
+
+    fn actor(key: &str) -> WasmCloudEntity {
+        WasmCloudEntity { public_key: key.into(), ..Default::default() }
+    }
+
+    /// Calls from actor A to actor B.
+    fn forge() -> Forge {
+        Forge {
+            seed: ClusterSeed::parse(SEED).unwrap(),
+            host: HostKey::parse(HOST).unwrap(),
+            origin: actor(ACTOR_A),
+            target: actor(ACTOR_B),
+            operation: "Echo.Ping".into(),
+        }
+    }
+
+    fn subject_b() -> String {
+        format!("wasmbus.rpc.default.{ACTOR_B}")
+    }
+
+    fn kind(v: &Verdict) -> &str {
+        v.label()
+    }
+
+    #[test]
+    fn genuine_call_is_valid_and_named() {
+        let inv = forge().genuine("id-1", b"hello", NOW);
+        let v = classify(&subject_b(), &inv.encode(), NOW, &mut window(), &issuers());
+        let Verdict::Valid(call) = v else { panic!("{v:?}") };
+        assert_eq!(call.origin, ACTOR_A);
+        assert_eq!(call.target, ACTOR_B);
+        assert_eq!(call.operation, "Echo.Ping");
+        assert_eq!(call.invocation_id, "id-1");
+        assert_eq!(call.size, 5);
+    }
+
+    #[test]
+    fn every_forgery_gets_its_own_kind() {
+        let f = forge();
+        for (i, forgery) in Forgery::ALL.into_iter().enumerate() {
+            let payload = f.forge(forgery, &format!("forged-{i}"), NOW, WINDOW);
+            let v = classify(&subject_b(), &payload, NOW, &mut window(), &issuers());
+            assert_eq!(kind(&v), forgery.kind(), "{forgery:?}: {v:?}");
+            assert!(v.is_alert());
+            // Everything but undecodable bytes still names the call.
+            let Verdict::Invalid { call, .. } = &v else { unreachable!() };
+            assert_eq!(call.is_some(), forgery != Forgery::MalformedMsgpack, "{forgery:?}");
+        }
+    }
+
+    #[test]
+    fn every_alert_kind_of_the_conventions_is_covered() {
+        let mut kinds: Vec<&str> = Forgery::ALL.iter().map(|f| f.kind()).collect();
+        kinds.push("replayed");
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut documented = vec![
+            "bad_signature",
+            "unknown_issuer",
+            "hash_mismatch",
+            "target_mismatch",
+            "origin_mismatch",
+            "expired",
+            "not_yet_valid",
+            "stale",
+            "bad_host_id",
+            "id_mismatch",
+            "malformed",
+            "replayed",
+        ];
+        documented.sort_unstable();
+        assert_eq!(kinds, documented);
+    }
+
+    #[test]
+    fn a_repeated_invocation_is_replayed() {
+        let payload = forge().genuine("id-r", b"x", NOW).encode();
+        let (mut w, iss) = (window(), issuers());
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW, &mut w, &iss)), "valid");
+        let again = classify(&subject_b(), &payload, NOW + 10, &mut w, &iss);
+        assert_eq!(kind(&again), "replayed");
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW + 299, &mut w, &iss)), "replayed");
+        // Once the window has passed, the same bytes are stale (and no longer remembered).
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW + 301, &mut w, &iss)), "stale");
+        // The next accepted call lets the memory forget the expired id.
+        let later = forge().genuine("id-later", b"x", NOW + 301).encode();
+        assert_eq!(kind(&classify(&subject_b(), &later, NOW + 301, &mut w, &iss)), "valid");
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn forged_copies_cannot_poison_the_replay_memory() {
+        let f = forge();
+        let (mut w, iss) = (window(), issuers());
+        // A tampered copy of the coming call "id-p" (same id, other body) arrives first…
+        let mut tampered = f.genuine("id-p", b"real", NOW);
+        tampered.msg = b"fake".to_vec();
+        assert_eq!(kind(&classify(&subject_b(), &tampered.encode(), NOW, &mut w, &iss)), "hash_mismatch");
+        // …and a captured call whose id was rewritten to "id-p"…
+        let mut rewritten = f.genuine("id-other", b"x", NOW);
+        rewritten.id = "id-p".into();
+        assert_eq!(kind(&classify(&subject_b(), &rewritten.encode(), NOW, &mut w, &iss)), "id_mismatch");
+        // …and one signed by an untrusted key with that id.
+        let rogue = Forge { seed: ClusterSeed::generate(), ..f.clone() }.genuine("id-p", b"real", NOW);
+        assert_eq!(kind(&classify(&subject_b(), &rogue.encode(), NOW, &mut w, &iss)), "unknown_issuer");
+        // The genuine call is still valid: none of them was remembered.
+        let genuine = f.genuine("id-p", b"real", NOW);
+        assert_eq!(kind(&classify(&subject_b(), &genuine.encode(), NOW, &mut w, &iss)), "valid");
+    }
+
+    #[test]
+    fn a_genuine_call_on_another_entitys_subject_is_retargeted() {
+        let f = forge();
+        let (mut w, iss) = (window(), issuers());
+        let payload = f.genuine("id-t", b"x", NOW).encode();
+        let subject_a = format!("wasmbus.rpc.default.{ACTOR_A}");
+        let v = classify(&subject_a, &payload, NOW, &mut w, &iss);
+        assert_eq!(kind(&v), "target_mismatch");
+        let Verdict::Invalid { error, .. } = v else { unreachable!() };
+        assert!(error.to_string().contains(&subject_a), "{error}");
+        // Not remembered: the same bytes on the right subject are valid.
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW, &mut w, &iss)), "valid");
+    }
+
+    #[test]
+    fn provider_subjects_bind_the_link_name() {
+        let mut f = forge();
+        f.target =
+            WasmCloudEntity { public_key: PROVIDER.into(), link_name: "default".into(), contract_id: "x:y".into() };
+        let (mut w, iss) = (window(), issuers());
+        let payload = f.genuine("id-l", b"x", NOW).encode();
+        let wrong_link = format!("wasmbus.rpc.default.{PROVIDER}.other");
+        assert_eq!(kind(&classify(&wrong_link, &payload, NOW, &mut w, &iss)), "target_mismatch");
+        let right = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        assert_eq!(kind(&classify(&right, &payload, NOW, &mut w, &iss)), "valid");
+    }
+
+    #[test]
+    fn claims_from_the_future_beyond_the_window_are_stale() {
+        let payload = forge().genuine("id-f", b"x", NOW + WINDOW + 1).encode();
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW, &mut window(), &issuers())), "stale");
+        // Within the window either way is fine (clock skew).
+        let payload = forge().genuine("id-g", b"x", NOW + WINDOW).encode();
+        assert_eq!(kind(&classify(&subject_b(), &payload, NOW, &mut window(), &issuers())), "valid");
+    }
+
+    #[test]
+    fn control_messages_are_counted_not_verified() {
+        let base = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        for (suffix, payload) in [
+            ("linkdefs.put", &b"\x85garbage"[..]),
+            ("linkdefs.del", &b""[..]),
+            ("health", &b""[..]),
+            ("shutdown", &br#"{"host_id":"N"}"#[..]),
+        ] {
+            let v = classify(&format!("{base}.{suffix}"), payload, NOW, &mut window(), &issuers());
+            assert_eq!(v, Verdict::Control { kind: suffix.into() });
+            assert!(!v.is_alert());
+        }
+    }
+
+    #[test]
+    fn other_subjects_are_unrouted() {
+        for s in ["wasmbus.rpc.default.NOTAKEY", "wasmbus.rpc.default.X.y.z.w.v.u", "wasmbus.rpc.default"] {
+            let v = classify(s, b"\x80", NOW, &mut window(), &issuers());
+            assert_eq!(v, Verdict::Unrouted, "{s}");
+            assert!(!v.is_alert());
+        }
+    }
+
+    #[test]
+    fn undecodable_payloads_are_malformed() {
+        for payload in [&b""[..], b"\xc1", b"\x80", b"not msgpack at all"] {
+            let v = classify(&subject_b(), payload, NOW, &mut window(), &issuers());
+            assert_eq!(kind(&v), "malformed", "{payload:?}");
+            assert!(matches!(v, Verdict::Invalid { call: None, .. }));
+        }
+        // Half of a genuine invocation.
+        let full = forge().genuine("id-h", b"x", NOW).encode();
+        let v = classify(&subject_b(), &full[..full.len() / 2], NOW, &mut window(), &issuers());
+        assert_eq!(kind(&v), "malformed");
+    }
+
+    #[test]
+    fn an_honest_chunked_invocation_is_valid_without_its_body() {
+        let f = forge();
+        let body = vec![7u8; CHUNK_THRESHOLD_BYTES + 1];
+        let mut inv = f.genuine("id-c", &body, NOW);
+        inv.msg.clear(); // the body went to the object store
+        assert_eq!(inv.content_length, body.len() as u64);
+        assert_eq!(kind(&classify(&subject_b(), &inv.encode(), NOW, &mut window(), &issuers())), "valid");
+        // A small body whose content_length was inflated is hashed as usual.
+        let mut small = f.genuine("id-d", b"abc", NOW);
+        small.msg = b"abd".to_vec();
+        small.content_length = CHUNK_THRESHOLD_BYTES as u64 + 10;
+        assert_eq!(kind(&classify(&subject_b(), &small.encode(), NOW, &mut window(), &issuers())), "hash_mismatch");
+    }
+
+    /// A mixed stream: the batch gives exactly the sequential verdicts.
+    #[test]
+    fn batch_verdicts_equal_one_by_one() {
+        let f = forge();
+        let mut stream: Vec<(String, Vec<u8>)> = Vec::new();
+        for i in 0..20 {
+            stream.push((subject_b(), f.genuine(&format!("g-{i}"), b"x", NOW).encode()));
+        }
+        for (i, forgery) in Forgery::ALL.into_iter().enumerate() {
+            stream.insert(i * 2 + 1, (subject_b(), f.forge(forgery, &format!("f-{i}"), NOW, WINDOW)));
+        }
+        let replay = stream[0].clone();
+        stream.push(replay.clone());
+        stream.push((format!("wasmbus.rpc.default.{ACTOR_A}"), stream[2].1.clone()));
+        stream.push(replay);
+
+        let mut w1 = window();
+        let one_by_one: Vec<Verdict> =
+            stream.iter().map(|(s, p)| classify_decoded(s, decode(p), NOW, &mut w1, &issuers())).collect();
+        let mut w2 = window();
+        let batch: Vec<Verdict> =
+            classify_batch(stream.iter().map(|(s, p)| (s.clone(), decode(p))).collect(), NOW, &mut w2, &issuers())
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+        assert_eq!(batch, one_by_one);
+        let alerts = batch.iter().filter(|v| v.is_alert()).count();
+        assert_eq!(alerts, Forgery::ALL.len() + 3, "{batch:#?}");
+        assert_eq!(batch.iter().filter(|v| v.label() == "replayed").count(), 2);
+        // An all-genuine batch takes the fast path and is all valid.
+        let genuine: Vec<_> =
+            (0..10).map(|i| (subject_b(), decode(&f.genuine(&format!("b-{i}"), b"y", NOW).encode()))).collect();
+        assert!(classify_batch(genuine, NOW, &mut w2, &issuers()).iter().all(|(_, v)| v.label() == "valid"));
+    }
+
+    fn vector(name: &str) -> serde_json::Value {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/tests/vectors").join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn hex(v: &serde_json::Value) -> Vec<u8> {
+        data_encoding::HEXLOWER_PERMISSIVE.decode(v.as_str().unwrap().as_bytes()).unwrap()
+    }
+
+    /// The golden vectors made by the 0.82 crates: valid ones are valid at their clock,
+    /// the negative ones get the kind of their 0.82 error.
+    #[test]
+    fn golden_vectors() {
+        for case in ["actor_to_provider", "provider_to_actor", "actor_to_actor", "empty_msg"] {
+            let v = vector(&format!("invocation_{case}.json"));
+            let subject = v["nats_subject"].as_str().unwrap();
+            let verdict = classify(subject, &hex(&v["invocation_msgpack_hex"]), NOW, &mut window(), &issuers());
+            assert_eq!(kind(&verdict), "valid", "{case}: {verdict:?}");
+        }
+        let neg = vector("negative.json");
+        let subject = vector("invocation_actor_to_provider.json")["nats_subject"].as_str().unwrap().to_owned();
+        for case in neg["validation_vectors"].as_array().unwrap() {
+            let Some(h) = case.get("invocation_msgpack_hex") else { continue };
+            let expected = match case["name"].as_str().unwrap() {
+                "tampered_msg" => "hash_mismatch",
+                "untrusted_issuer" => "unknown_issuer",
+                "bad_signature" => "bad_signature",
+                "target_url_mismatch" => "target_mismatch",
+                other => panic!("unexpected vector {other}"),
+            };
+            let verdict = classify(&subject, &hex(h), NOW, &mut window(), &issuers());
+            assert_eq!(kind(&verdict), expected, "{}", case["name"]);
+        }
+        for case in neg["malformed_msgpack_vectors"].as_array().unwrap() {
+            let verdict = classify(&subject, &hex(&case["payload_hex"]), NOW, &mut window(), &issuers());
+            assert_eq!(kind(&verdict), "malformed", "{}", case["name"]);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! [`MonitorError`]: why the monitor or the spy could not start or keep running.
+//!
+//! Verdicts on messages are not errors (they are [`crate::Verdict`]s and alerts); these
+//! are the failures of the watcher itself: connecting, subscribing, binding the metrics
+//! port, or bad configuration.
+
+use thiserror::Error;
+
+/// A failure of the monitor or spy itself.
+#[derive(Debug, Error)]
+pub enum MonitorError {
+    /// Connecting to NATS failed (address, credentials, server down).
+    #[error("connecting to NATS at {url}: {source}")]
+    Connect {
+        /// The URL we tried.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The credentials file could not be read.
+    #[error("reading NATS credentials {path}: {source}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Subscribing to a subject failed.
+    #[error("subscribing to {subject}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+    /// Flushing the subscriptions to the server (the readiness round trip) failed.
+    #[error("flushing subscriptions to NATS: {0}")]
+    Flush(#[source] async_nats::client::FlushError),
+    /// The metrics address could not be bound.
+    #[error("binding the metrics address {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting is unusable (empty issuer list, zero window, …).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}

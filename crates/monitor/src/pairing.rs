@@ -1,0 +1,213 @@
+//! Pairing responses with the invocations they answer, for latency and error metrics.
+//!
+//! Every invocation published with request/reply names a reply subject that is unique to
+//! that call (an inbox token), and its one `InvocationResponse` is published there. So
+//! calls are paired by **reply subject**, and the response's `invocation_id` is only
+//! cross-checked: pairing by id alone would mix up a replayed copy (same id, another
+//! inbox) with the original, and cannot pair the `UNKNOWN` answer to an undecodable call.
+//!
+//! The monitor reads invocations and replies from two subscriptions, so a reply may be
+//! read a moment before its invocation; such a reply waits briefly as an orphan and is
+//! paired when the invocation shows up. Invocations that get no reply are forgotten
+//! after [`Pairing::ttl`] and reported as unanswered. Time is an argument (`Instant`).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long an invocation waits for its response (beyond any Lattice or 0.82 timeout,
+/// including the 13 s extra of chunked calls).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// How many early replies are kept waiting for their invocation.
+const MAX_ORPHANS: usize = 1024;
+
+/// How long an early reply waits for its invocation.
+const ORPHAN_TTL: Duration = Duration::from_secs(2);
+
+/// An invocation waiting for its response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCall {
+    /// The operation.
+    pub operation: String,
+    /// The invocation id.
+    pub invocation_id: String,
+    /// When the invocation was seen.
+    pub seen: Instant,
+    /// Extra data the owner keeps with the call (the spy keeps the origin/target).
+    pub tag: String,
+}
+
+/// A reply seen before its invocation.
+#[derive(Debug)]
+struct Orphan<R> {
+    seen: Instant,
+    reply: R,
+}
+
+/// Calls waiting for replies, keyed by reply subject. `R` is the reply payload type.
+#[derive(Debug)]
+pub struct Pairing<R> {
+    pending: HashMap<String, PendingCall>,
+    order: VecDeque<(Instant, String)>,
+    orphans: HashMap<String, Orphan<R>>,
+    orphan_order: VecDeque<(Instant, String)>,
+    ttl: Duration,
+}
+
+/// A call and its reply, paired.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Paired<R> {
+    /// The call.
+    pub call: PendingCall,
+    /// Its reply.
+    pub reply: R,
+    /// Invocation seen → reply seen (zero if the reply was read first).
+    pub latency: Duration,
+}
+
+impl<R> Default for Pairing<R> {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL)
+    }
+}
+
+impl<R> Pairing<R> {
+    /// Pairing that forgets calls unanswered after `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            orphans: HashMap::new(),
+            orphan_order: VecDeque::new(),
+            ttl,
+        }
+    }
+
+    /// How long a call waits for its reply.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How many calls wait for a reply.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no call waits.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// An invocation with reply subject `reply` was seen. If its reply was already read,
+    /// they are paired at once.
+    pub fn invocation(&mut self, reply: &str, call: PendingCall) -> Option<Paired<R>> {
+        if let Some(orphan) = self.orphans.remove(reply) {
+            let latency = orphan.seen.saturating_duration_since(call.seen);
+            return Some(Paired { call, reply: orphan.reply, latency });
+        }
+        self.order.push_back((call.seen, reply.to_owned()));
+        // A reused reply subject replaces the older call (the older one will not be answered
+        // there any more); it is not counted as unanswered.
+        self.pending.insert(reply.to_owned(), call);
+        None
+    }
+
+    /// A message arrived on reply subject `subject`. Returns the paired call when it
+    /// answers one; otherwise keeps it briefly in case its invocation is still to be read,
+    /// if `may_be_early` (pass `false` for subjects that cannot be Lattice replies).
+    pub fn reply(&mut self, subject: &str, seen: Instant, reply: R, may_be_early: bool) -> Option<Paired<R>> {
+        if let Some(call) = self.pending.remove(subject) {
+            let latency = seen.saturating_duration_since(call.seen);
+            return Some(Paired { call, reply, latency });
+        }
+        if may_be_early {
+            if self.orphans.len() >= MAX_ORPHANS
+                && let Some((_, oldest)) = self.orphan_order.pop_front()
+            {
+                self.orphans.remove(&oldest);
+            }
+            self.orphan_order.push_back((seen, subject.to_owned()));
+            self.orphans.insert(subject.to_owned(), Orphan { seen, reply });
+        }
+        None
+    }
+
+    /// Forget calls older than the TTL at `now`, returning them (they were unanswered),
+    /// and early replies whose invocation never came.
+    pub fn expire(&mut self, now: Instant) -> Vec<PendingCall> {
+        let mut gone = Vec::new();
+        while let Some((seen, _)) = self.order.front() {
+            if now.saturating_duration_since(*seen) < self.ttl {
+                break;
+            }
+            if let Some((seen, reply)) = self.order.pop_front() {
+                // Only if the entry is still this call (not answered, not replaced).
+                if self.pending.get(&reply).is_some_and(|c| c.seen == seen) {
+                    gone.extend(self.pending.remove(&reply));
+                }
+            }
+        }
+        while let Some((seen, _)) = self.orphan_order.front() {
+            if now.saturating_duration_since(*seen) < ORPHAN_TTL {
+                break;
+            }
+            if let Some((seen, subject)) = self.orphan_order.pop_front()
+                && self.orphans.get(&subject).is_some_and(|o| o.seen == seen)
+            {
+                self.orphans.remove(&subject);
+            }
+        }
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(op: &str, seen: Instant) -> PendingCall {
+        PendingCall { operation: op.into(), invocation_id: "id".into(), seen, tag: String::new() }
+    }
+
+    #[test]
+    fn reply_pairs_with_its_call_and_measures_latency() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<&str>::default();
+        assert!(p.invocation("_INBOX.a.1", call("Op.A", t0)).is_none());
+        assert!(p.invocation("_INBOX.a.2", call("Op.B", t0)).is_none());
+        let got = p.reply("_INBOX.a.2", t0 + Duration::from_millis(3), "r2", true).unwrap();
+        assert_eq!(got.call.operation, "Op.B");
+        assert_eq!(got.latency, Duration::from_millis(3));
+        assert_eq!(got.reply, "r2");
+        assert_eq!(p.len(), 1);
+        // Unrelated inbox traffic pairs with nothing.
+        assert!(p.reply("_INBOX.zzz", t0, "x", false).is_none());
+    }
+
+    #[test]
+    fn early_reply_waits_for_its_invocation() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<&str>::default();
+        assert!(p.reply("_INBOX.b.1", t0, "early", true).is_none());
+        let got = p.invocation("_INBOX.b.1", call("Op", t0 + Duration::from_micros(5))).unwrap();
+        assert_eq!(got.reply, "early");
+        assert_eq!(got.latency, Duration::ZERO);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn unanswered_calls_expire_and_are_returned() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<()>::new(Duration::from_secs(10));
+        p.invocation("r1", call("Op.Lost", t0));
+        p.invocation("r2", call("Op.Answered", t0));
+        p.reply("r2", t0, (), true);
+        p.reply("orphan", t0, (), true);
+        assert!(p.expire(t0 + Duration::from_secs(9)).is_empty());
+        let gone = p.expire(t0 + Duration::from_secs(11));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].operation, "Op.Lost");
+        assert!(p.is_empty());
+        assert!(p.orphans.is_empty());
+    }
+}
