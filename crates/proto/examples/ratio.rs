@@ -51,7 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     msg: msg.clone(),
                     host_id: &host,
                 };
-                let ctx = SignContext { id: format!("id-{i}"), jti: "JTI0000000000000000001", now: 1_707_858_000, expires: None };
+                let ctx = SignContext {
+                    id: format!("id-{i}"),
+                    jti: "JTI0000000000000000001",
+                    now: 1_707_858_000,
+                    expires: None,
+                };
                 let wire = Invocation::new_signed(call, &seed, ctx).encode();
                 let got = Invocation::decode(&wire)?;
                 black_box(issuers.verify(&got, &opts)?);
