@@ -25,6 +25,32 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Decode one RPC message from stdin and (with --issuer) verify its claims.
     Inspect(cmd::inspect::Args),
+    /// Benchmark Lattice calls (sign + verify + msgpack) against raw NATS request/reply.
+    Bench(cmd::bench::Args),
+    /// Watch the lattice's RPC traffic and alert on every forged or replayed invocation.
+    Monitor(cmd::monitor::Args),
+    /// Show the invocations to and from one actor or provider, live and decoded.
+    Spy(cmd::spy::Args),
+    /// Sign an actor module with wascap claims, or inspect a module's claims.
+    Claims(cmd::claims::Args),
+    /// Pack or inspect a provider archive (.par / .par.gz, the wasmCloud 0.82 format).
+    Par(cmd::par::Args),
+    /// Call an actor or provider with one signed invocation and print the reply.
+    Call(cmd::call::Args),
+    /// Put, delete or list link definitions.
+    Link(cmd::link::Args),
+    /// List hosts, inventories, links or claims of the lattice.
+    Get(cmd::get::Args),
+    /// Start an actor or a provider on a host (an auction picks one without --host).
+    Start(cmd::start::Args),
+    /// Stop an actor, a provider or a host.
+    Stop(cmd::stop::Args),
+    /// Scale a running actor (set its max_instances).
+    Scale(cmd::scale::Args),
+    /// Show the lattice's events, live.
+    Events(cmd::events::Args),
+    /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
+    Up(cmd::up::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +58,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(args) => cmd::keys::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Monitor(args) => cmd::monitor::run(args),
+        Command::Spy(args) => cmd::spy::run(args),
+        Command::Claims(args) => cmd::claims::run(args),
+        Command::Par(args) => cmd::par::run(args),
+        Command::Call(args) => cmd::call::run(args),
+        Command::Link(args) => cmd::link::run(args),
+        Command::Get(args) => cmd::get::run(args),
+        Command::Start(args) => cmd::start::run(args),
+        Command::Stop(args) => cmd::stop::run(args),
+        Command::Scale(args) => cmd::scale::run(args),
+        Command::Events(args) => cmd::events::run(args),
+        Command::Up(args) => cmd::up::run(args),
     };
     exit::report(result)
 }

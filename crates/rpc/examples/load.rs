@@ -27,7 +27,8 @@ async fn main() {
     .await
     .unwrap();
     let client =
-        RpcClient::builder(async_nats::connect(server.url()).await.unwrap(), LatticeName::default(), seed, host).build();
+        RpcClient::builder(async_nats::connect(server.url()).await.unwrap(), LatticeName::default(), seed, host)
+            .build();
     let cpu0 = cpu(None);
     let b0 = cpu(server.pid());
     let end = Instant::now() + Duration::from_secs_f64(secs);

@@ -8,6 +8,8 @@
 //! only does the I/O. The bucket handle is opened once per client or server and cached.
 
 use async_nats::jetstream::{self, object_store::ObjectStore};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
@@ -55,8 +57,27 @@ impl ChunkStore {
             .await
     }
 
+    // The public methods box their futures: object-store futures are large, and inlined
+    // they would make every call's future (moved on each spawn and poll set-up) large too,
+    // though only calls with big bodies ever use them.
+
     /// Write `body` as object `name` (before the message that refers to it is sent).
-    pub(crate) async fn put(&self, name: &str, body: &[u8]) -> Result<(), RpcError> {
+    pub(crate) fn put<'a>(&'a self, name: &'a str, body: &'a [u8]) -> BoxFuture<'a, Result<(), RpcError>> {
+        self.put_inner(name, body).boxed()
+    }
+
+    /// Read object `name`, check that it holds `expected_len` bytes, and delete it.
+    /// A failed delete is only logged (as 0.82 does): the body was read.
+    pub(crate) fn take<'a>(&'a self, name: &'a str, expected_len: u64) -> BoxFuture<'a, Result<Vec<u8>, RpcError>> {
+        self.take_inner(name, expected_len).boxed()
+    }
+
+    /// Delete object `name`, ignoring failures (clean-up after a call nobody will read).
+    pub(crate) fn discard<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()> {
+        self.discard_inner(name).boxed()
+    }
+
+    async fn put_inner(&self, name: &str, body: &[u8]) -> Result<(), RpcError> {
         let store = self.store().await?;
         let mut reader = body;
         store.put(name, &mut reader).await.map_err(|e| RpcError::ObjectStore {
@@ -67,9 +88,7 @@ impl ChunkStore {
         Ok(())
     }
 
-    /// Read object `name`, check that it holds `expected_len` bytes, and delete it.
-    /// A failed delete is only logged (as 0.82 does): the body was read.
-    pub(crate) async fn take(&self, name: &str, expected_len: u64) -> Result<Vec<u8>, RpcError> {
+    async fn take_inner(&self, name: &str, expected_len: u64) -> Result<Vec<u8>, RpcError> {
         let store = self.store().await?;
         let mut object = store.get(name).await.map_err(|e| RpcError::ObjectStore {
             op: "get",
@@ -94,8 +113,7 @@ impl ChunkStore {
         Ok(body)
     }
 
-    /// Delete object `name`, ignoring failures (clean-up after a call nobody will read).
-    pub(crate) async fn discard(&self, name: &str) {
+    async fn discard_inner(&self, name: &str) {
         if let Ok(store) = self.store().await
             && let Err(e) = store.delete(name).await
         {

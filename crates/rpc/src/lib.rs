@@ -14,11 +14,15 @@
 //! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
 //!   (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
 //!   origin, target, outcome and duration.
+//! - Every server also answers the NATS micro service protocol ([`micro`]: `$SRV.PING`,
+//!   `$SRV.INFO`, `$SRV.STATS`), so `nats micro ls|info|stats` list Lattice actors and
+//!   providers with per-operation counts, errors, processing times and last errors.
 //!
 //! Errors are one enum, [`RpcError`], whose variants a caller can act on. This crate does
 //! not know about hosts, links or policy: a host or provider wraps its logic in a
 //! [`Handler`].
 
+pub mod barrier;
 mod chunk;
 pub mod client;
 pub mod deadline;
@@ -26,6 +30,7 @@ pub mod error;
 pub mod handler;
 mod inbox;
 pub mod metrics;
+pub mod micro;
 pub mod server;
 pub mod verify;
 
@@ -34,5 +39,6 @@ pub use deadline::DEADLINE_HEADER;
 pub use error::{REJECTED_PREFIX, RpcError};
 pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};
 pub use metrics::{OperationStats, ServerMetrics, ServerStats};
+pub use micro::{MicroConfig, MicroService};
 pub use server::{RpcServer, RpcServerBuilder, ServerHandle};
 pub use verify::Served;

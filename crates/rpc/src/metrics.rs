@@ -1,12 +1,26 @@
 //! Counters a server keeps: what arrived, what ran, what was refused and why, and
 //! per-operation request counts, errors and processing time (the numbers a NATS micro
-//! `$SRV.STATS` endpoint reports). Cheap atomics on the hot path; a mutex only for the
-//! per-operation table and the (rare) rejections.
+//! `$SRV.STATS` endpoint reports, [`crate::micro`]). Cheap atomics on the hot path; a mutex
+//! only for the per-operation table and the (rare) rejections.
+//!
+//! Operation names come from the network, so the per-operation table is bounded: at most
+//! [`MAX_OPERATIONS`] names of at most [`MAX_OPERATION_LEN`] bytes; calls to any other
+//! operation are counted under [`OTHER_OPERATION`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// The most distinct operation names a server keeps numbers for.
+pub const MAX_OPERATIONS: usize = 256;
+
+/// The longest operation name kept as its own entry, in bytes.
+pub const MAX_OPERATION_LEN: usize = 256;
+
+/// Where calls to operations beyond [`MAX_OPERATIONS`] (or longer than
+/// [`MAX_OPERATION_LEN`]) are counted.
+pub const OTHER_OPERATION: &str = "_other";
 
 /// Live counters of one server; cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
@@ -23,8 +37,14 @@ struct Counters {
     panics: AtomicU64,
     deadline_dropped: AtomicU64,
     failed: AtomicU64,
-    rejected: Mutex<HashMap<&'static str, u64>>,
+    rejected: Mutex<Rejections>,
     operations: Mutex<HashMap<String, OperationStats>>,
+}
+
+#[derive(Debug, Default)]
+struct Rejections {
+    by_kind: HashMap<&'static str, u64>,
+    last: Option<&'static str>,
 }
 
 /// Per-operation numbers (what `$SRV.STATS` reports per endpoint).
@@ -59,6 +79,8 @@ pub struct ServerStats {
     pub dispatched: u64,
     /// Invocations refused before dispatch, by kind (`bad_signature`, `malformed`, …).
     pub rejected: BTreeMap<String, u64>,
+    /// The kind of the most recent rejection.
+    pub last_rejected: Option<String>,
     /// Handler calls that returned an error.
     pub handler_errors: u64,
     /// Handler calls that panicked.
@@ -67,7 +89,7 @@ pub struct ServerStats {
     pub deadline_dropped: u64,
     /// Invocations that failed for another reason (object store, shutdown).
     pub failed: u64,
-    /// Per-operation numbers.
+    /// Per-operation numbers (bounded: see [`MAX_OPERATIONS`]).
     pub operations: BTreeMap<String, OperationStats>,
 }
 
@@ -88,7 +110,8 @@ impl ServerMetrics {
             received: c.received.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             dispatched: c.dispatched.load(Ordering::Relaxed),
-            rejected: rejected.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            rejected: rejected.by_kind.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            last_rejected: rejected.last.map(str::to_owned),
             handler_errors: c.handler_errors.load(Ordering::Relaxed),
             panics: c.panics.load(Ordering::Relaxed),
             deadline_dropped: c.deadline_dropped.load(Ordering::Relaxed),
@@ -103,7 +126,9 @@ impl ServerMetrics {
     }
 
     pub(crate) fn rejected(&self, kind: &'static str) {
-        *self.inner.rejected.lock().unwrap_or_else(PoisonError::into_inner).entry(kind).or_default() += 1;
+        let mut rejected = self.inner.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        *rejected.by_kind.entry(kind).or_default() += 1;
+        rejected.last = Some(kind);
     }
 
     pub(crate) fn deadline_dropped(&self) {
@@ -127,9 +152,11 @@ impl ServerMetrics {
             c.handler_errors.fetch_add(1, Ordering::Relaxed);
         }
         let mut ops = c.operations.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = ops.len() < MAX_OPERATIONS && operation.len() <= MAX_OPERATION_LEN;
         let stats = match ops.get_mut(operation) {
             Some(s) => s,
-            None => ops.entry(operation.to_owned()).or_default(),
+            None if room => ops.entry(operation.to_owned()).or_default(),
+            None => ops.entry(OTHER_OPERATION.to_owned()).or_default(),
         };
         stats.requests += 1;
         stats.processing_time += took;
@@ -137,5 +164,39 @@ impl ServerMetrics {
             stats.errors += 1;
             stats.last_error = Some(e.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operation_table_is_bounded() {
+        let m = ServerMetrics::default();
+        for i in 0..MAX_OPERATIONS + 10 {
+            m.handled(&format!("Op.N{i}"), Duration::from_millis(1), None, false);
+        }
+        m.handled(&"x".repeat(MAX_OPERATION_LEN + 1), Duration::from_millis(1), Some("long"), false);
+        m.handled("Op.N0", Duration::from_millis(3), Some("boom"), false);
+        let s = m.snapshot();
+        assert_eq!(s.operations.len(), MAX_OPERATIONS + 1);
+        let other = &s.operations[OTHER_OPERATION];
+        assert_eq!((other.requests, other.errors, other.last_error.as_deref()), (11, 1, Some("long")));
+        let first = &s.operations["Op.N0"];
+        assert_eq!((first.requests, first.errors, first.last_error.as_deref()), (2, 1, Some("boom")));
+        assert_eq!(first.average_processing_time(), Duration::from_millis(2));
+        assert_eq!(s.handler_errors, 2);
+    }
+
+    #[test]
+    fn the_last_rejection_kind_is_kept() {
+        let m = ServerMetrics::default();
+        assert_eq!(m.snapshot().last_rejected, None);
+        m.rejected("bad_signature");
+        m.rejected("replayed");
+        let s = m.snapshot();
+        assert_eq!(s.last_rejected.as_deref(), Some("replayed"));
+        assert_eq!(s.rejected_total(), 2);
     }
 }

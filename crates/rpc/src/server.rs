@@ -10,9 +10,17 @@
 //!   runs the claims checks of [`crate::verify`] with one batched signature verification;
 //!   every refusal is answered (`invocation rejected [kind]: …`, [`crate::REJECTED_PREFIX`]),
 //!   logged with one `warn!` line and counted, and never reaches the handler;
-//! - a **call task** per accepted invocation fetches a chunked body, checks the hash and
-//!   the replay window, runs the [`Handler`] (a panic becomes an error response) and
-//!   publishes exactly one `InvocationResponse` when the message had a reply subject.
+//! - then, still on the batch's task, the accepted calls run **concurrently**
+//!   (`FuturesUnordered`): each fetches a chunked body, checks the hash and the replay
+//!   window, runs the [`Handler`] (a panic becomes an error response) and publishes
+//!   exactly one `InvocationResponse` when the message had a reply subject. Running them
+//!   on the batch's task instead of a task each lets responses that are ready together
+//!   leave together (measured: about 10 µs less CPU per call in the broker and 10 µs
+//!   in this process at 64 concurrent calls). Batches run on their own tasks, so work
+//!   still spreads over the cores; a handler that computes for long (rather than
+//!   awaiting I/O) should move that work to `spawn_blocking` or its own pool, or the
+//!   server should be built with [`RpcServerBuilder::task_per_call`], or it delays the
+//!   other calls of its batch.
 //!
 //! All tasks belong to the server's [`TaskTracker`]; [`ServerHandle::shutdown`] stops
 //! reading, processes what NATS had already delivered, and waits for every in-flight call.
@@ -33,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Message, Subject, Subscriber};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use lattice_proto::chunk;
 use lattice_proto::replay::DEFAULT_WINDOW_SECS;
@@ -81,6 +90,8 @@ impl RpcServer {
             clock: deadline::system_clock(),
             js_domain: None,
             metrics: ServerMetrics::default(),
+            micro: crate::micro::MicroConfig::default(),
+            task_per_call: false,
         }
     }
 }
@@ -96,6 +107,8 @@ pub struct RpcServerBuilder {
     clock: Clock,
     js_domain: Option<String>,
     metrics: ServerMetrics,
+    micro: crate::micro::MicroConfig,
+    task_per_call: bool,
 }
 
 impl std::fmt::Debug for RpcServerBuilder {
@@ -105,6 +118,7 @@ impl std::fmt::Debug for RpcServerBuilder {
             .field("served", &self.served)
             .field("max_in_flight", &self.max_in_flight)
             .field("replay_window", &self.replay_window)
+            .field("task_per_call", &self.task_per_call)
             .finish_non_exhaustive()
     }
 }
@@ -137,13 +151,29 @@ impl RpcServerBuilder {
         self
     }
 
+    /// NATS micro discovery and stats (`$SRV.PING|INFO|STATS`, [`crate::micro`]): on by
+    /// default; [`crate::MicroConfig::disabled`] turns it off.
+    pub fn micro(mut self, config: crate::micro::MicroConfig) -> Self {
+        self.micro = config;
+        self
+    }
+
+    /// Run every accepted call on its own task (default: the calls of a batch run
+    /// concurrently on the batch's task, which is cheaper for handlers that mostly await).
+    /// Turn this on for handlers that compute for long without awaiting.
+    pub fn task_per_call(mut self, on: bool) -> Self {
+        self.task_per_call = on;
+        self
+    }
+
     /// The server's counters (also available from the [`ServerHandle`]).
     pub fn metrics(&self) -> ServerMetrics {
         self.metrics.clone()
     }
 
-    /// Subscribe and start serving with `handler`. When this returns, the subscription is
-    /// registered with the NATS server (flushed): calls made now reach this server.
+    /// Subscribe and start serving with `handler`. When this returns, the NATS server has
+    /// registered the subscription ([`crate::barrier::round_trip`]): calls made now reach
+    /// this server.
     pub async fn start<H: Handler>(self, handler: H) -> Result<ServerHandle, RpcError> {
         let subject = self.served.subject(&self.lattice).into_string();
         let queue_group = self.served.queue_group(&self.lattice);
@@ -152,12 +182,17 @@ impl RpcServerBuilder {
             .queue_subscribe(subject.clone(), queue_group)
             .await
             .map_err(|e| RpcError::nats("subscribe", e))?;
-        self.nats.flush().await.map_err(|e| RpcError::nats("flush", e))?;
+        let responder =
+            crate::micro::Responder::start(&self.nats, &self.lattice, &self.served, &self.micro, &self.metrics).await?;
+        // Not just `flush` (which only writes the socket): wait until the NATS server has
+        // registered the subscriptions, so a call made after `start` returns reaches us.
+        crate::barrier::round_trip(&self.nats).await?;
 
         let stop = CancellationToken::new();
         let hard_stop = CancellationToken::new();
         let tracker = TaskTracker::new();
         let window_secs = self.replay_window.map(|w| w.as_secs().max(1));
+        let handle_nats = self.nats.clone();
         let shared = Arc::new(Shared {
             chunks: ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref()),
             nats: self.nats,
@@ -166,11 +201,17 @@ impl RpcServerBuilder {
             metrics: self.metrics.clone(),
             hard_stop: hard_stop.clone(),
             tracker: tracker.clone(),
+            task_per_call: self.task_per_call,
         });
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
         tracker.spawn(read_loop(shared, sub, permits, stop.clone()));
+        let micro = responder.map(|r| {
+            let service = r.service();
+            tracker.spawn(r.run(stop.clone()));
+            service
+        });
         tracing::debug!(%subject, "rpc server started");
-        Ok(ServerHandle { subject, stop, hard_stop, tracker, metrics: self.metrics })
+        Ok(ServerHandle { subject, stop, hard_stop, tracker, metrics: self.metrics, micro, nats: handle_nats })
     }
 
     /// Serve with `handler` until `shutdown` completes, then drain in-flight calls.
@@ -191,12 +232,19 @@ pub struct ServerHandle {
     hard_stop: CancellationToken,
     tracker: TaskTracker,
     metrics: ServerMetrics,
+    micro: Option<crate::micro::MicroService>,
+    nats: async_nats::Client,
 }
 
 impl ServerHandle {
     /// The subject this server serves.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The NATS micro service this server answers for (`None` when disabled).
+    pub fn micro(&self) -> Option<&crate::micro::MicroService> {
+        self.micro.as_ref()
     }
 
     /// The live counters.
@@ -214,6 +262,16 @@ impl ServerHandle {
         self.stop.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        self.flush_answers().await;
+    }
+
+    /// Write the last answers out: a response published just before the last task ended
+    /// may still sit in the connection's buffer, and the connection may close once this
+    /// handle (its last user) is dropped.
+    async fn flush_answers(&self) {
+        if let Err(e) = self.nats.flush().await {
+            tracing::debug!(error = %e, "could not flush the last responses");
+        }
     }
 
     /// Like [`ServerHandle::shutdown`], but after `grace` cancel the handlers still
@@ -222,12 +280,13 @@ impl ServerHandle {
     pub async fn shutdown_with_grace(self, grace: Duration) -> bool {
         self.stop.cancel();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_ok() {
-            return true;
+        let in_time = tokio::time::timeout(grace, self.tracker.wait()).await.is_ok();
+        if !in_time {
+            self.hard_stop.cancel();
+            self.tracker.wait().await;
         }
-        self.hard_stop.cancel();
-        self.tracker.wait().await;
-        false
+        self.flush_answers().await;
+        in_time
     }
 }
 
@@ -264,6 +323,7 @@ struct Shared<H> {
     metrics: ServerMetrics,
     hard_stop: CancellationToken,
     tracker: TaskTracker,
+    task_per_call: bool,
 }
 
 async fn read_loop<H: Handler>(
@@ -361,16 +421,24 @@ impl<H: Handler> Shared<H> {
                 Err(rejection) => self.reject(call, rejection).await,
             }
         }
-        // Run all but the last accepted call on their own tasks (across cores); the last
-        // one here, saving a task hop at low concurrency.
-        let last = accepted.pop();
-        for (call, claims) in accepted {
-            let s = self.clone();
-            self.tracker.spawn(async move { s.complete(call, claims).await });
+        if self.task_per_call {
+            // Every call on its own task but the last, which runs here (one hop fewer).
+            let last = accepted.pop();
+            for (call, checked) in accepted {
+                let s = self.clone();
+                self.tracker.spawn(async move { s.complete(call, checked).await });
+            }
+            if let Some((call, checked)) = last {
+                self.complete(call, checked).await;
+            }
+            return;
         }
-        if let Some((call, claims)) = last {
-            self.complete(call, claims).await;
-        }
+        // Run the batch's calls concurrently on this task: responses that are ready
+        // together go out together (fewer writes for us and the broker), and no task is
+        // spawned per call. Batches themselves run on their own tasks, across cores.
+        let mut running: FuturesUnordered<_> =
+            accepted.into_iter().map(|(call, checked)| self.complete(call, checked)).collect();
+        while running.next().await.is_some() {}
     }
 
     /// Fetch the body, finish the checks, run the handler, answer.

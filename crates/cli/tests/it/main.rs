@@ -2,8 +2,12 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap: a panic is the failure report")]
 
+mod control_cli;
 mod inspect;
 mod keys;
+mod monitor;
+mod monitor_spy;
+mod up;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

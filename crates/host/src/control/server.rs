@@ -171,7 +171,8 @@ impl<T: ControlTarget> ControlServerBuilder<T> {
     }
 }
 
-/// A running control server.
+/// A running control server. Keep it for as long as the host runs: dropping it stops the
+/// server as [`ControlHandle::stop`] would (without waiting for the drain).
 #[derive(Debug)]
 pub struct ControlHandle {
     events: EventPublisher,
@@ -278,8 +279,18 @@ async fn serve<T: ControlTarget>(
             },
         }
     }
-    // Unsubscribe first so no new requests arrive, then drain.
-    drop(subscribers);
+    // Unsubscribe first so no new requests arrive (explicitly: a dropped subscriber
+    // unsubscribes in the background, after a flush could have returned), then drain.
+    for mut subscriber in subscribers {
+        if let Err(e) = subscriber.unsubscribe().await {
+            tracing::debug!(error = %e, "could not unsubscribe a control subject");
+        }
+    }
+    // `unsubscribe` only queues the UNSUB; a round trip through the server proves it was
+    // processed, so once this returns no other client can reach this host's handlers.
+    if let Err(e) = lattice_rpc::barrier::round_trip(&ctx.nats).await {
+        tracing::debug!(error = %e, "could not confirm the control unsubscribes");
+    }
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while let Some(done) = tasks.join_next().await {
             log_task_end(done);
@@ -347,9 +358,9 @@ async fn handle<T: ControlTarget>(ctx: Arc<Ctx<T>>, msg: async_nats::Message) {
 }
 
 /// Decode a command body, or the `accepted:false` reply saying why not.
-fn body<B: CtlBody>(subject: &str, payload: &[u8]) -> Result<B, Reply> {
+fn body<B: CtlBody>(request: &str, payload: &[u8]) -> Result<B, Reply> {
     decode_body::<B>(payload).map_err(|e| {
-        tracing::info!(%subject, error = %e, "refusing a malformed control request");
+        tracing::info!(request, error = %e, "refusing a malformed control request");
         Reply::rejected(e)
     })
 }
@@ -366,7 +377,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
     let target = &*ctx.target;
     macro_rules! command {
         ($ty:ty, |$b:ident| $call:expr) => {{
-            match body::<$ty>(subject_of(&request), payload) {
+            match body::<$ty>(request_name(&request), payload) {
                 Ok($b) => Reply::ack($call.await),
                 Err(reply) => reply,
             }
@@ -389,11 +400,11 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
         CtlRequest::UpdateActor { .. } => command!(UpdateActorCommand, |b| target.update_actor(b)),
         CtlRequest::LabelPut { .. } => command!(HostLabel, |b| target.put_label(b)),
         CtlRequest::LabelDel { .. } => command!(HostLabel, |b| target.del_label(b.key)),
-        CtlRequest::StopHost { .. } => match body::<StopHostCommand>(subject_of(&request), payload) {
+        CtlRequest::StopHost { .. } => match body::<StopHostCommand>(request_name(&request), payload) {
             Ok(stop) => Reply::StopHost(stop.timeout.map(Duration::from_millis)),
             Err(reply) => reply,
         },
-        CtlRequest::RegistriesPut => match body::<RegistryCredentialMap>(subject_of(&request), payload) {
+        CtlRequest::RegistriesPut => match body::<RegistryCredentialMap>(request_name(&request), payload) {
             // Lattice resolves only local references (CONVENTIONS "References"): nothing to
             // store, but the message is well-formed, so it is accepted as 0.82 does.
             Ok(registries) => {
@@ -402,7 +413,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
             }
             Err(reply) => reply,
         },
-        CtlRequest::AuctionActor => match body::<ActorAuctionRequest>(subject_of(&request), payload) {
+        CtlRequest::AuctionActor => match body::<ActorAuctionRequest>(request_name(&request), payload) {
             Ok(req) => {
                 let labels = target.labels().await;
                 if let Some((key, wanted, found)) = auction::first_unmet(&labels, &req.constraints) {
@@ -420,7 +431,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
             }
             Err(reply) => reply,
         },
-        CtlRequest::AuctionProvider => match body::<ProviderAuctionRequest>(subject_of(&request), payload) {
+        CtlRequest::AuctionProvider => match body::<ProviderAuctionRequest>(request_name(&request), payload) {
             Ok(req) => {
                 let labels = target.labels().await;
                 if let Some((key, wanted, found)) = auction::first_unmet(&labels, &req.constraints) {
@@ -459,7 +470,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
 }
 
 /// A short name of the request, for logs.
-fn subject_of(request: &CtlRequest) -> &'static str {
+fn request_name(request: &CtlRequest) -> &'static str {
     match request {
         CtlRequest::LinkPut => "linkdefs.put",
         CtlRequest::LinkDel => "linkdefs.del",

@@ -101,6 +101,33 @@ pub fn is_archive_path(reference: &str) -> bool {
 impl ProviderArchive {
     /// Parse and verify an archive at time `now` (seconds since the epoch).
     pub fn parse(bytes: &[u8], now: u64) -> Result<Self, String> {
+        let contents = ArchiveContents::read(bytes)?;
+        let claims = verify_jwt(&contents.jwt, now)?;
+        let target = current_target();
+        let binary = contents.targets.get(&target).cloned().ok_or_else(|| {
+            let have: Vec<_> = contents.targets.keys().map(String::as_str).collect();
+            format!("the archive has no executable for this machine ({target}); it has: {}", have.join(", "))
+        })?;
+        check_target_hash(&claims, &target, &binary)?;
+        Ok(Self { claims, target, binary, hash: contents.hash })
+    }
+}
+
+/// Everything an archive holds, read but not verified: for tools that show a (possibly
+/// tampered) archive before judging it ([`ArchiveContents::verify`]).
+#[derive(Clone, Debug)]
+pub struct ArchiveContents {
+    /// The claims JWT (`claims.jwt`, trimmed).
+    pub jwt: String,
+    /// Each target's executable, by target name (`x86_64-linux`).
+    pub targets: BTreeMap<String, Vec<u8>>,
+    /// Lowercase hex SHA-256 of the archive bytes as given.
+    pub hash: String,
+}
+
+impl ArchiveContents {
+    /// Unpack an archive (`.par`, or gzipped `.par.gz`): its claims JWT and executables.
+    pub fn read(bytes: &[u8]) -> Result<Self, String> {
         let hash = crate::state_dir::sha256_hex(bytes);
         let tar = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
@@ -112,26 +139,51 @@ impl ProviderArchive {
         } else {
             bytes.to_vec()
         };
-        let entries = read_tar(&tar)?;
+        let mut entries = read_tar(&tar)?;
         let jwt = entries
-            .get(CLAIMS_ENTRY)
+            .remove(CLAIMS_ENTRY)
             .ok_or_else(|| format!("the archive has no {CLAIMS_ENTRY}"))
-            .and_then(|b| String::from_utf8(b.clone()).map_err(|_| format!("{CLAIMS_ENTRY} is not UTF-8")))?;
-        let claims = verify_jwt(jwt.trim(), now)?;
-        let target = current_target();
-        let binary = entries.get(&format!("{target}.bin")).cloned().ok_or_else(|| {
-            let have: Vec<_> = entries.keys().filter_map(|k| k.strip_suffix(".bin")).collect();
-            format!("the archive has no executable for this machine ({target}); it has: {}", have.join(", "))
-        })?;
-        if let Some(want) = claims.wascap.target_hashes.get(&target) {
-            let got = HEXUPPER.encode(&Sha256::digest(&binary));
-            if !want.eq_ignore_ascii_case(&got) {
-                return Err(format!(
-                    "the {target} executable does not match its claims (hash {got}, claims say {want}): the archive was modified"
-                ));
-            }
+            .and_then(|b| String::from_utf8(b).map_err(|_| format!("{CLAIMS_ENTRY} is not UTF-8")))?;
+        let targets: BTreeMap<String, Vec<u8>> = entries
+            .into_iter()
+            .filter_map(|(name, data)| name.strip_suffix(".bin").map(|t| (t.to_owned(), data)))
+            .collect();
+        if targets.is_empty() {
+            return Err("the archive holds no executable (`{arch}-{os}.bin`)".into());
         }
-        Ok(Self { claims, target, binary, hash })
+        Ok(Self { jwt: jwt.trim().to_owned(), targets, hash })
+    }
+
+    /// The claims as written, without checking the signature or the hashes.
+    pub fn decode_claims(&self) -> Result<ProviderClaims, String> {
+        let body = self.jwt.split('.').nth(1).ok_or("malformed provider claims: a JWT has three segments")?;
+        let json = BASE64URL_NOPAD.decode(body.as_bytes()).map_err(|e| format!("malformed provider claims: {e}"))?;
+        serde_json::from_slice(&json).map_err(|e| format!("malformed provider claims: {e}"))
+    }
+
+    /// Verify the claims (signature, issuer, subject, dates) and every executable against
+    /// the claims' `target_hashes`.
+    pub fn verify(&self, now: u64) -> Result<ProviderClaims, String> {
+        let claims = verify_jwt(&self.jwt, now)?;
+        for (target, binary) in &self.targets {
+            check_target_hash(&claims, target, binary)?;
+        }
+        Ok(claims)
+    }
+}
+
+/// The SHA-256 of `binary` must be the one the claims list for `target`: the claims
+/// cover every executable (an executable they do not list was added after signing).
+fn check_target_hash(claims: &ProviderClaims, target: &str, binary: &[u8]) -> Result<(), String> {
+    let got = HEXUPPER.encode(&Sha256::digest(binary));
+    match claims.wascap.target_hashes.get(target) {
+        Some(want) if want.eq_ignore_ascii_case(&got) => Ok(()),
+        Some(want) => Err(format!(
+            "the {target} executable does not match its claims (hash {got}, claims say {want}): the archive was modified"
+        )),
+        None => Err(format!(
+            "the claims list no hash for the {target} executable: it was added after the archive was signed"
+        )),
     }
 }
 
@@ -192,19 +244,36 @@ pub fn sign_jwt(claims: &ProviderClaims, issuer: &KeyPair) -> Result<String, Str
 pub fn pack(
     binary: &[u8],
     target: &str,
+    claims: ProviderClaims,
+    issuer: &KeyPair,
+    gzip: bool,
+) -> Result<Vec<u8>, String> {
+    pack_targets(&[(target.to_owned(), binary.to_vec())], claims, issuer, gzip)
+}
+
+/// [`pack`] with one executable per target (`(target, binary)`, e.g. `("x86_64-linux", …)`).
+pub fn pack_targets(
+    binaries: &[(String, Vec<u8>)],
     mut claims: ProviderClaims,
     issuer: &KeyPair,
     gzip: bool,
 ) -> Result<Vec<u8>, String> {
+    if binaries.is_empty() {
+        return Err("a provider archive needs at least one executable".into());
+    }
     claims.iss = issuer.public_key();
-    claims.wascap.target_hashes.insert(target.to_owned(), HEXUPPER.encode(&Sha256::digest(binary)));
+    for (target, binary) in binaries {
+        claims.wascap.target_hashes.insert(target.clone(), HEXUPPER.encode(&Sha256::digest(binary)));
+    }
     if claims.wascap_revision.is_none() {
         claims.wascap_revision = Some(crate::claims::WASCAP_REVISION);
     }
     let jwt = sign_jwt(&claims, issuer)?;
     let mut tar = Vec::new();
     write_tar_entry(&mut tar, CLAIMS_ENTRY, jwt.as_bytes(), 0o644)?;
-    write_tar_entry(&mut tar, &format!("{target}.bin"), binary, 0o755)?;
+    for (target, binary) in binaries {
+        write_tar_entry(&mut tar, &format!("{target}.bin"), binary, 0o755)?;
+    }
     tar.extend_from_slice(&[0u8; BLOCK * 2]);
     if !gzip {
         return Ok(tar);
@@ -243,7 +312,9 @@ fn read_tar(tar: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let data_end = data_start.checked_add(size).filter(|e| *e <= tar.len()).ok_or("truncated tar archive")?;
         let data = &tar[data_start..data_end];
         let mut name = c_string(&header[0..100]);
-        if &header[257..262] == b"ustar" {
+        // POSIX ustar (`ustar\0`) has a name prefix at 345; GNU headers (`ustar `, what
+        // provider-archive writes) keep other fields there.
+        if &header[257..263] == b"ustar\0" {
             let prefix = c_string(&header[345..500]);
             if !prefix.is_empty() {
                 name = format!("{prefix}/{name}");
@@ -344,5 +415,27 @@ mod tests {
         assert!(verify_jwt(&jwt, 100).is_ok());
         c.exp = Some(50);
         assert!(verify_jwt(&sign_jwt(&c, &account).unwrap(), 100).unwrap_err().contains("expired"));
+    }
+
+    #[test]
+    fn an_executable_the_claims_do_not_list_is_refused() {
+        let account = KeyPair::new_account();
+        let provider = KeyPair::new_service();
+        // Signed for another target only, then this machine's executable slipped in.
+        let mut claims = claims(&provider.public_key());
+        claims.iss = account.public_key();
+        claims.wascap.target_hashes.insert("sparc-plan9".into(), HEXUPPER.encode(&Sha256::digest(b"x")));
+        let jwt = sign_jwt(&claims, &account).unwrap();
+        let mut tar = Vec::new();
+        write_tar_entry(&mut tar, CLAIMS_ENTRY, jwt.as_bytes(), 0o644).unwrap();
+        write_tar_entry(&mut tar, "sparc-plan9.bin", b"x", 0o755).unwrap();
+        write_tar_entry(&mut tar, &format!("{}.bin", current_target()), b"evil", 0o755).unwrap();
+        tar.extend_from_slice(&[0u8; BLOCK * 2]);
+        let e = ProviderArchive::parse(&tar, 100).unwrap_err();
+        assert!(e.contains("list no hash"), "{e}");
+        let contents = ArchiveContents::read(&tar).unwrap();
+        assert_eq!(contents.targets.len(), 2);
+        assert!(contents.verify(100).unwrap_err().contains("list no hash"));
+        assert_eq!(contents.decode_claims().unwrap().sub, provider.public_key());
     }
 }

@@ -6,6 +6,7 @@
 mod chunking;
 mod failures;
 mod forgery;
+mod micro;
 mod modes;
 mod queue;
 mod support;

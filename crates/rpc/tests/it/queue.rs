@@ -9,8 +9,11 @@ async fn share(served: Served, target: lattice_proto::WasmCloudEntity) {
     let env = Env::start();
     let counters: Vec<Counter> = (0..3).map(|_| Counter::default()).collect();
     let mut servers = Vec::new();
-    for c in &counters {
-        servers.push(env.serve(served.clone(), echo(c)).await);
+    for (i, c) in counters.iter().enumerate() {
+        // One instance runs each call on its own task, the others a batch per task.
+        let builder = lattice_rpc::RpcServer::builder(env.connect().await, lattice(), env.issuers(), served.clone())
+            .task_per_call(i == 2);
+        servers.push(builder.start(echo(c)).await.unwrap());
     }
     let client = env.client().await;
     let origin = actor(&actor_key());

@@ -1,0 +1,542 @@
+//! `lattice bench --actor`: what a call to a wasm actor through a running Lattice host costs
+//! next to raw NATS request/reply (issue 10, CONVENTIONS.md "Benchmarks").
+//!
+//! One bench process, one nats-server (its own unless `--nats-url` names one) and one
+//! **host process**: the same `lattice` executable run as `lattice up --manifest …`, serving
+//! the echo actor (`actors/echo.wat`, built into this binary, signed by the host at start
+//! with the `wasmcloud:httpserver` capability) with `max_instances = --instances`. The bench
+//! gives the host a cluster seed it generated (`--cluster-seed`), so it can sign calls the
+//! host accepts, and waits for the host's `lattice: host N… ready` line.
+//!
+//! Then, for each cell (payload × concurrency), one run after the other:
+//! - **raw**: NATS request/reply of the same request bytes against an echo responder inside
+//!   this process (its own connection);
+//! - **actor**: `HttpServer.HandleRequest` invocations sent the way the HTTP server provider
+//!   sends them (origin: a provider entity, contract `wasmcloud:httpserver`, link `default`;
+//!   msg: a msgpack `HttpRequest` whose body has `payload` bytes), encoded and signed fresh
+//!   inside the timed loop ([`RpcClient::call`]), to `wasmbus.rpc.{lattice}.{actor}`. Every
+//!   reply is checked: no `error`, and an `HttpResponse` with status 200 whose body equals
+//!   the request's msg bytes; anything else counts as an error.
+//!
+//! Per cell it reports both rates and latency percentiles, the host's CPU time per call
+//! (`/proc/{pid}/stat` utime + stime over the measured run ÷ calls) and its peak resident
+//! memory (`VmHWM` of `/proc/{pid}/status`, reset with `clear_refs` before each cell where
+//! the kernel allows it, so the peak is the cell's). The host is stopped with SIGTERM at the
+//! end, and the bench exits 1 when any call failed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use futures::StreamExt;
+use lattice_proto::{
+    ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity,
+};
+use lattice_rpc::RpcClient;
+use lattice_test_support::NatsServer;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::bench::{self, RunStats};
+use crate::exit::{Failure, Outcome};
+
+/// The echo actor, built into the binary so the bench runs from anywhere.
+const ECHO_WAT: &str = include_str!("../../../../actors/echo.wat");
+
+/// The operation the HTTP server provider invokes.
+const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
+
+/// How long the host may take to start (compiling the actor included).
+const HOST_START_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long the host may take to stop after SIGTERM before it is killed.
+const HOST_STOP_LIMIT: Duration = Duration::from_secs(15);
+
+/// Host log lines kept to explain a failure.
+const LOG_TAIL: usize = 40;
+
+/// The `--actor` flags of `lattice bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct ActorArgs {
+    /// Benchmark signed `HttpServer.HandleRequest` calls to the echo wasm actor through a
+    /// `lattice up` host process (started by the bench), against raw NATS.
+    #[arg(long)]
+    pub(crate) actor: bool,
+    /// With --actor: the echo actor's max_instances on the host.
+    #[arg(long, default_value_t = 64, value_name = "N", requires = "actor")]
+    pub(crate) instances: u32,
+}
+
+/// The wasmcloud:httpserver request, as the 0.82 provider encodes it (HOST.md §5): a
+/// msgpack map keyed by camelCase names, the body as `bin`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    query_string: &'a str,
+    header: BTreeMap<String, Vec<String>>,
+    #[serde(with = "serde_bytes")]
+    body: &'a [u8],
+}
+
+/// The actor's answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpResponse {
+    #[serde(default)]
+    status_code: u16,
+    #[serde(default, with = "serde_bytes")]
+    body: Vec<u8>,
+}
+
+/// The request msg carrying `body`, encoded as the provider does.
+fn http_request(body: &[u8]) -> Vec<u8> {
+    let request = HttpRequest { method: "POST", path: "/bench", query_string: "", header: BTreeMap::new(), body };
+    // Writing into a Vec cannot fail and every field is serialisable.
+    rmp_serde::to_vec_named(&request).unwrap_or_default()
+}
+
+/// Check the actor's reply to the request `msg`.
+fn check_reply(reply: &[u8], msg: &[u8]) -> Result<(), String> {
+    let response: HttpResponse = rmp_serde::from_slice(reply).map_err(|e| format!("not an HttpResponse: {e}"))?;
+    if response.status_code != 200 {
+        return Err(format!("status {} instead of 200", response.status_code));
+    }
+    if response.body != msg {
+        return Err(format!("the body ({} bytes) is not the request msg ({} bytes)", response.body.len(), msg.len()));
+    }
+    Ok(())
+}
+
+/// Run `lattice bench --actor`.
+pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
+    if args.actor.instances == 0 {
+        return Err(Failure::bad_input(anyhow!("--instances must be >= 1")));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let errors = runtime.block_on(bench_actor(args, lattice))?;
+    if errors > 0 {
+        return Err(Failure::no(anyhow!("{errors} calls failed (see the cells above)")));
+    }
+    Ok(())
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("lattice-bench-actor-{}", nuid::next()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        drop(std::fs::remove_dir_all(&self.0));
+    }
+}
+
+/// The host process and what it said.
+struct HostProcess {
+    child: Child,
+    lines: Receiver<String>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl HostProcess {
+    /// Start `lattice up` serving the echo actor from `dir` with `instances`.
+    fn spawn(
+        dir: &Path,
+        url: &str,
+        creds: Option<&Path>,
+        lattice: &LatticeName,
+        seed: &ClusterSeed,
+        instances: u32,
+    ) -> anyhow::Result<Self> {
+        std::fs::write(dir.join("echo.wat"), ECHO_WAT).context("writing echo.wat")?;
+        let manifest = format!(
+            "[[actors]]\nname = \"echo\"\nwat = \"echo.wat\"\ncaps = [\"wasmcloud:httpserver\"]\ninstances = {instances}\n"
+        );
+        let manifest_path = dir.join("bench.toml");
+        std::fs::write(&manifest_path, manifest).context("writing the manifest")?;
+        let exe = std::env::current_exe().context("locating the lattice executable")?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("up")
+            .arg("--nats-url")
+            .arg(url)
+            .arg("--lattice")
+            .arg(lattice.as_str())
+            .arg("--cluster-seed")
+            .arg(seed.seed())
+            .arg("--manifest")
+            .arg(&manifest_path)
+            .arg("--state-dir")
+            .arg(dir.join("state"));
+        if let Some(creds) = creds {
+            cmd.arg("--creds").arg(creds);
+        }
+        let mut child = cmd
+            .env_remove("LATTICE_HOST_SEED")
+            .env_remove("WASMCLOUD_HOST_SEED")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting `lattice up`")?;
+        let stderr = child.stderr.take().context("the host's stderr")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL)));
+        let keep = tail.clone();
+        std::thread::Builder::new()
+            .name("bench-host-log".into())
+            .spawn(move || {
+                // Drain the pipe until the host exits, so it never blocks on a full pipe.
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("WARN") || line.contains("ERROR") {
+                        eprintln!("host: {line}");
+                    }
+                    {
+                        let mut tail = keep.lock().unwrap_or_else(PoisonError::into_inner);
+                        if tail.len() == LOG_TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line.clone());
+                    }
+                    drop(tx.send(line));
+                }
+            })
+            .context("starting the host log reader")?;
+        Ok(Self { child, lines, tail })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The host's last log lines, for an error message.
+    fn tail(&self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        tail.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Wait for `lattice: host N… ready`; returns the echo actor's key (`actor echo is M…`).
+    fn wait_ready(&mut self) -> anyhow::Result<ActorKey> {
+        let deadline = Instant::now() + HOST_START_LIMIT;
+        let mut actor = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(key) = line.split("lattice: actor echo is ").nth(1) {
+                        actor = Some(ActorKey::parse(key.trim()).context("the host's actor key")?);
+                    } else if line.starts_with("lattice: host ") && line.trim_end().ends_with(" ready") {
+                        return actor.context("the host is ready but never said the echo actor's key");
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("the host was not ready after {} s; its log:\n{}", HOST_START_LIMIT.as_secs(), self.tail())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                    bail!("the host exited ({status}) before it was ready; its log:\n{}", self.tail())
+                }
+            }
+        }
+    }
+
+    /// Whether the host process is still running.
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then wait (kill after [`HOST_STOP_LIMIT`]).
+    fn stop(mut self) -> anyhow::Result<()> {
+        if !self.alive() {
+            bail!("the host had exited; its log:\n{}", self.tail());
+        }
+        // No `unsafe` (and no libc) here: the `kill` utility sends the signal.
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + if sent { HOST_STOP_LIMIT } else { Duration::ZERO };
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => bail!("the host stopped with {status}; its log:\n{}", self.tail()),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    drop(self.child.kill());
+                    drop(self.child.wait());
+                    bail!("the host did not stop within {} s of SIGTERM: killed", HOST_STOP_LIMIT.as_secs());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        // Only reached with the child still running when the bench failed half-way.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            drop(self.child.kill());
+            drop(self.child.wait());
+        }
+    }
+}
+
+/// Peak resident memory of `pid` in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Reset `pid`'s peak resident memory to its current value (best effort; Linux ≥ 4.0).
+fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// One cell's results.
+struct Cell {
+    payload: usize,
+    concurrency: usize,
+    raw: RunStats,
+    actor: RunStats,
+    host_rss_mib: Option<f64>,
+}
+
+async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result<u64> {
+    let own_server = match &args.nats_url {
+        Some(_) => None,
+        None => Some(bench::start_nats_server()?),
+    };
+    let url = args.nats_url.clone().or_else(|| own_server.as_ref().map(NatsServer::url)).unwrap_or_default();
+    let connect = || async {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(creds) = &args.creds {
+            options = options.credentials_file(creds).await.with_context(|| format!("reading {}", creds.display()))?;
+        }
+        options.connect(url.as_str()).await.with_context(|| format!("connecting to {url}"))
+    };
+    let say = |line: String| {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+
+    let (nproc, model) = bench::machine();
+    if args.json {
+        println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
+    }
+
+    // The host process, with a cluster seed we know.
+    let scratch = Scratch::new()?;
+    let seed = ClusterSeed::generate();
+    let mut host = HostProcess::spawn(&scratch.0, &url, args.creds.as_deref(), &lattice, &seed, args.actor.instances)?;
+    let actor = tokio::task::block_in_place(|| host.wait_ready())?;
+    let host_pid = host.pid();
+    say(format!(
+        "lattice bench --actor: {nproc} CPUs ({model}); nats-server {}; host process {host_pid} serving the echo \
+         actor {actor} with {} instances; {} s per run after {} s warm-up",
+        if own_server.is_some() { "started by the bench" } else { url.as_str() },
+        args.actor.instances,
+        args.duration,
+        args.warmup
+    ));
+
+    // Raw baseline: an echo responder on its own connection.
+    let responder_conn = connect().await?;
+    let raw_subject = format!("lattice.bench.{}.raw", nuid::next());
+    let mut raw_sub = responder_conn.subscribe(raw_subject.clone()).await.context("subscribing the raw responder")?;
+    responder_conn.flush().await.context("flush")?;
+    let responder = tokio::spawn({
+        let conn = responder_conn.clone();
+        async move {
+            while let Some(msg) = raw_sub.next().await {
+                if let Some(reply) = msg.reply {
+                    drop(conn.publish(reply, msg.payload).await);
+                }
+            }
+        }
+    });
+    let raw_client = connect().await?;
+
+    // The provider side: signs as a host of its own, calls as an httpserver provider.
+    let caller_host = HostKey::parse(&nkeys::KeyPair::new_server().public_key())?;
+    let client = RpcClient::builder(connect().await?, lattice, seed, caller_host).build();
+    let origin = WasmCloudEntity::provider(
+        &ProviderKey::parse(&nkeys::KeyPair::new_service().public_key())?,
+        &LinkName::new("default")?,
+        "wasmcloud:httpserver",
+    );
+    let target = WasmCloudEntity::actor(&actor);
+
+    let duration = Duration::from_secs_f64(args.duration);
+    let warmup = Duration::from_secs_f64(args.warmup);
+    if !args.json {
+        println!(
+            "\n{:>7} {:>4} | {:>8} {:>8} {:>6} | {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} | {:>6}",
+            "payload",
+            "conc",
+            "raw/s",
+            "actor/s",
+            "ratio",
+            "raw p50",
+            "act p50",
+            "raw p99",
+            "act p99",
+            "host cpu",
+            "host rss",
+            "errors"
+        );
+        println!(
+            "{:>7} {:>4} | {:>8} {:>8} {:>6} | {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} | {:>6}",
+            "bytes", "", "calls/s", "calls/s", "", "µs", "µs", "µs", "µs", "µs/call", "MiB", ""
+        );
+    }
+    let mut errors = 0;
+    for &payload in &args.payloads {
+        let body = vec![0x5a_u8; payload];
+        for &concurrency in &args.concurrency {
+            let raw = {
+                let (c, s, msg) = (raw_client.clone(), raw_subject.clone(), http_request(&body));
+                let call = move || {
+                    let (c, s, msg) = (c.clone(), s.clone(), msg.clone());
+                    async move {
+                        let len = msg.len();
+                        let reply = c.request(s, msg.into()).await.map_err(|e| e.to_string())?;
+                        if reply.payload.len() == len { Ok(()) } else { Err("short reply".to_owned()) }
+                    }
+                };
+                bench::measure(concurrency, warmup, duration, None, call).await
+            };
+            let reset = reset_peak_rss(host_pid);
+            let actor_run = {
+                let (c, o, t, body) = (client.clone(), origin.clone(), target.clone(), Arc::new(body.clone()));
+                let call = move || {
+                    let (c, o, t, body) = (c.clone(), o.clone(), t.clone(), body.clone());
+                    async move {
+                        let msg = http_request(&body);
+                        let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| e.to_string())?;
+                        check_reply(&reply, &msg)
+                    }
+                };
+                bench::measure(concurrency, warmup, duration, Some(host_pid), call).await
+            };
+            let cell = Cell {
+                payload,
+                concurrency,
+                raw,
+                actor: actor_run,
+                host_rss_mib: peak_rss_mib(host_pid),
+            };
+            if !reset && payload == args.payloads[0] && concurrency == args.concurrency[0] {
+                say("note: could not reset the host's peak RSS: `host rss` is the peak since it started".to_owned());
+            }
+            errors += cell.raw.errors + cell.actor.errors;
+            report(args, &cell);
+            if !host.alive() {
+                bail!("the host process exited during the run; its log:\n{}", host.tail());
+            }
+        }
+    }
+    say(String::new());
+    say(
+        "raw: NATS request/reply of the same request bytes to a responder in this process. actor: \
+         HttpServer.HandleRequest signed per call, verified by the host, run on a fresh wasm instance; \
+         every reply's body checked. host cpu: the host process' CPU time per call; host rss: its peak \
+         resident memory during the cell."
+            .to_owned(),
+    );
+
+    responder.abort();
+    tokio::task::block_in_place(|| host.stop())?;
+    drop(own_server);
+    drop(scratch);
+    Ok(errors)
+}
+
+fn report(args: &bench::Args, cell: &Cell) {
+    let Cell { payload, concurrency, raw, actor, host_rss_mib } = cell;
+    let ratio = if raw.rps > 0.0 { actor.rps / raw.rps } else { 0.0 };
+    let host_cpu = actor.cpu_broker_us;
+    if args.json {
+        let line = json!({
+            "payload": payload,
+            "concurrency": concurrency,
+            "raw_rps": raw.rps.round() as u64,
+            "actor_rps": actor.rps.round() as u64,
+            "ratio": (ratio * 1000.0).round() / 1000.0,
+            "raw_p50_us": raw.p50_us,
+            "actor_p50_us": actor.p50_us,
+            "raw_p99_us": raw.p99_us,
+            "actor_p99_us": actor.p99_us,
+            "errors": raw.errors + actor.errors,
+            "host_cpu_us_per_call": host_cpu.map(bench::round1),
+            "host_rss_mib": host_rss_mib.map(bench::round1),
+            "instances": args.actor.instances,
+            "raw_calls": raw.calls,
+            "actor_calls": actor.calls,
+            "raw_errors": raw.errors,
+            "actor_errors": actor.errors,
+            "cpu_bench_us_per_call": bench::round1(actor.cpu_proc_us),
+            "duration_s": args.duration,
+        });
+        println!("{line}");
+    } else {
+        let opt = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+        println!(
+            "{payload:>7} {concurrency:>4} | {:>8.0} {:>8.0} {:>6.3} | {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} | {:>6}",
+            raw.rps,
+            actor.rps,
+            ratio,
+            raw.p50_us,
+            actor.p50_us,
+            raw.p99_us,
+            actor.p99_us,
+            opt(host_cpu),
+            opt(*host_rss_mib),
+            raw.errors + actor.errors,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn the_request_is_the_providers_five_entry_map() {
+        let msg = http_request(b"xy");
+        assert_eq!(msg[0], 0x85, "a 5-entry map");
+        assert!(msg.windows(11).any(|w| w == b"queryString"));
+        assert!(msg.ends_with(&[0xa4, b'b', b'o', b'd', b'y', 0xc4, 0x02, b'x', b'y']), "{msg:02x?}");
+    }
+
+    #[test]
+    fn replies_are_checked_against_the_request() {
+        // What echo.wat answers: the fixed prefix, a bin32 length, the msg.
+        let msg = http_request(&[7; 300]);
+        let mut reply = b"\x83\xaastatusCode\xcc\xc8\xa6header\x80\xa4body\xc6".to_vec();
+        reply.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
+        reply.extend_from_slice(&msg);
+        assert_eq!(check_reply(&reply, &msg), Ok(()));
+        assert!(check_reply(&reply, &msg[1..]).is_err());
+        assert!(check_reply(b"\x80", &msg).is_err(), "no status is not 200");
+        assert!(check_reply(b"junk", &msg).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! `lattice monitor`: watch a lattice's RPC traffic and alert on every invocation that
+//! fails a check (forged, tampered, re-targeted, expired, stale, replayed, malformed).
+//!
+//! Read-only (plain subscriptions, no queue group) and seedless: it verifies with the
+//! trusted issuers' public keys only (`--issuer`, PROTOCOL.md §11.8). For each non-valid
+//! invocation: one human line on stderr, with `--json` one JSON line on stdout (the
+//! fields of CONVENTIONS.md), and a publish of the same JSON on `--alert-subject`
+//! (default `lattice.alerts.{lattice}`; `--alert-subject ''` disables). Valid traffic prints
+//! nothing. `--metrics-addr` serves Prometheus metrics on `/metrics`. Once subscribed it
+//! prints a `listening` line on stderr; it runs until Ctrl-C (or SIGTERM) and exits 0.
+//! If NATS reports it as a slow consumer it says so loudly: it may have missed traffic.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lattice_monitor::{Monitor, MonitorHandle, Report};
+use lattice_proto::{ClusterKey, LatticeName};
+
+use crate::exit::{Failure, Outcome};
+
+/// The NATS flags every verb that talks to NATS takes (CONVENTIONS.md).
+#[derive(clap::Args, Debug)]
+pub(crate) struct NatsArgs {
+    /// The NATS server.
+    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222", env = "LATTICE_NATS_URL")]
+    pub(crate) nats_url: String,
+    /// The lattice.
+    #[arg(long, value_name = "NAME", default_value = "default", env = "LATTICE_NAME")]
+    pub(crate) lattice: String,
+    /// NATS credentials file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) creds: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// The validated lattice name (exit 2 when invalid).
+    pub(crate) fn lattice(&self) -> Result<LatticeName, Failure> {
+        LatticeName::new(self.lattice.clone()).map_err(|e| Failure::bad_input(anyhow::anyhow!("--lattice: {e}")))
+    }
+}
+
+/// Parse `--issuer` values (exit 2 when one is not a cluster public key).
+pub(crate) fn parse_issuers(values: &[String]) -> Result<Vec<ClusterKey>, Failure> {
+    values
+        .iter()
+        .map(|k| ClusterKey::parse(k.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::bad_input(anyhow::anyhow!("--issuer: {e}")))
+}
+
+/// A multi-threaded runtime for a NATS verb.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?)
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+pub(crate) async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Arguments of `lattice monitor`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// A trusted cluster issuer public key (`C…`); repeatable (or comma-separated). Only
+    /// public keys: the monitor never needs the cluster seed.
+    #[arg(long = "issuer", value_name = "PUBKEY", required = true, value_delimiter = ',')]
+    issuers: Vec<String>,
+    /// One JSON line on stdout per alert (JSON Lines); nothing else goes to stdout.
+    #[arg(long)]
+    json: bool,
+    /// Publish each alert's JSON on this subject [default: lattice.alerts.{lattice}];
+    /// an empty value disables publishing.
+    #[arg(long, value_name = "SUBJECT")]
+    alert_subject: Option<String>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9090; port 0 picks
+    /// a free port, printed in the `listening` line). Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// The replay window in seconds: an id seen again within it is `replayed`, and claims
+    /// whose `iat` is further than this from the clock are `stale` (as receivers, §11.5).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    window: u64,
+    /// Reply-subject prefix whose messages are paired with invocations (for latency and
+    /// error metrics); repeatable. Add a client's custom inbox prefix here.
+    #[arg(long = "reply-prefix", value_name = "PREFIX", default_value = "_INBOX")]
+    reply_prefixes: Vec<String>,
+    /// Verification threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    let lattice = args.nats.lattice()?;
+    let issuers = parse_issuers(&args.issuers)?;
+    if args.window == 0 {
+        return Err(Failure::bad_input(anyhow::anyhow!("--window must be at least 1 second")));
+    }
+    let alert_subject = match &args.alert_subject {
+        None => Some(lattice_monitor::default_alert_subject(&lattice)),
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(s.clone()),
+    };
+    runtime()?.block_on(async move {
+        let (client, events) =
+            lattice_monitor::connect(&args.nats.nats_url, args.nats.creds.as_deref(), "lattice-monitor")
+                .await
+                .map_err(anyhow::Error::from)?;
+        let mut builder = Monitor::builder(client, lattice.clone(), &issuers)
+            .window(Duration::from_secs(args.window))
+            .alert_subject(alert_subject)
+            .reply_prefixes(args.reply_prefixes.clone())
+            .nats_events(events);
+        if let Some(addr) = args.metrics_addr {
+            builder = builder.metrics_addr(addr);
+        }
+        if let Some(n) = args.workers {
+            builder = builder.workers(n);
+        }
+        let handle = builder.start().await.map_err(anyhow::Error::from)?;
+        eprintln!("{}", ready_line(&handle, &lattice, issuers.len(), args.window));
+        watch(handle, args.json).await
+    })
+}
+
+fn ready_line(handle: &MonitorHandle, lattice: &LatticeName, issuers: usize, window: u64) -> String {
+    let alerts = handle.alert_subject().map_or("not published".to_owned(), |s| format!("published on {s}"));
+    let metrics = handle.metrics_addr().map_or("off".to_owned(), |a| format!("http://{a}/metrics"));
+    format!(
+        "lattice monitor: listening on {} (lattice {lattice}, {issuers} trusted issuer(s), window {window} s); \
+         alerts {alerts}; metrics {metrics}",
+        handle.subjects().join(", ")
+    )
+}
+
+async fn watch(mut handle: MonitorHandle, json: bool) -> Outcome {
+    let stop = interrupted();
+    tokio::pin!(stop);
+    let mut last_slow_warning: Option<Instant> = None;
+    let mut result = Ok(());
+    loop {
+        let report = tokio::select! {
+            () = &mut stop => break,
+            r = handle.next_report() => match r {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        match report {
+            Report::Alert(alert) => {
+                eprintln!("{}", alert.human_line());
+                if json {
+                    let mut out = std::io::stdout().lock();
+                    if let Err(e) = writeln!(out, "{}", alert.to_json()).and_then(|()| out.flush()) {
+                        result = Err(Failure::from(anyhow::Error::from(e).context("writing to stdout")));
+                        break;
+                    }
+                }
+            }
+            Report::SlowConsumer { subscription, total } => {
+                // Loud, but at most once a second: each dropped message is one event.
+                if last_slow_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    last_slow_warning = Some(Instant::now());
+                    eprintln!(
+                        "lattice monitor: WARNING: SLOW CONSUMER: NATS IS DROPPING MESSAGES for the monitor \
+                         (subscription {subscription}, {total} event(s) so far). Forged invocations may go \
+                         UNSEEN: give the monitor more CPU (--workers) or watch fewer lattices per process."
+                    );
+                }
+            }
+            Report::Connection { event } if event == "disconnected" => {
+                eprintln!("lattice monitor: WARNING: DISCONNECTED from NATS: traffic is NOT seen until it reconnects");
+            }
+            Report::Connection { event } => eprintln!("lattice monitor: NATS: {event}"),
+        }
+    }
+    let metrics = handle.metrics().clone();
+    handle.stop().await;
+    let slow = metrics.slow_consumer_total();
+    eprintln!(
+        "lattice monitor: stopped; {} valid invocation(s), {} slow-consumer event(s)",
+        metrics.invocations_with("valid"),
+        slow
+    );
+    result
+}

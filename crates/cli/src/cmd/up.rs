@@ -1,0 +1,441 @@
+//! `lattice up`: run a host in this process until Ctrl-C (or SIGTERM, or a control-plane
+//! stop), optionally starting what a manifest lists — `--demo` runs `examples/demo.toml`
+//! (the counter actor behind the HTTP server and key-value providers), starting its own
+//! nats-server when none answers at the URL.
+//!
+//! Progress goes to stderr as `lattice: …` lines (the host's log lines too); the last one
+//! of a start is `lattice: host N… ready`, and `--demo` then prints the curl command to try.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use lattice_host::claims::{self, SignOptions};
+use lattice_host::manifest::{ActorSource, Manifest};
+use lattice_host::{Credentials, Host, HostBuilder, NativeClaims, ProviderSpec};
+use lattice_proto::{ClusterKey, LatticeName, LinkDefinition, LinkName};
+use nkeys::{KeyPair, KeyPairType};
+
+use crate::exit::{Failure, Outcome};
+
+/// The demo manifest and the actor it signs at start, built into the binary so that
+/// `lattice up --demo` works from anywhere.
+const DEMO_MANIFEST: &str = include_str!("../../../../examples/demo.toml");
+const COUNTER_WAT: &str = include_str!("../../../../actors/counter.wat");
+
+/// Run a Lattice host (wasm actors, providers, links, control interface).
+#[derive(Parser, Debug)]
+pub(crate) struct Args {
+    /// NATS URL of both connections (unless --rpc-url / --ctl-url say otherwise).
+    #[arg(long, env = "LATTICE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// NATS URL of the RPC connection (invocations, links, provider health).
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// NATS URL of the control connection (control interface, events, lattice data).
+    #[arg(long)]
+    ctl_url: Option<String>,
+    /// NATS credentials file for both connections.
+    #[arg(long, value_name = "FILE")]
+    creds: Option<PathBuf>,
+    /// NATS credentials file of the RPC connection (also handed to providers).
+    #[arg(long, value_name = "FILE")]
+    rpc_creds: Option<PathBuf>,
+    /// NATS credentials file of the control connection.
+    #[arg(long, value_name = "FILE")]
+    ctl_creds: Option<PathBuf>,
+    /// The lattice to join.
+    #[arg(long, env = "LATTICE_NAME", default_value = "default")]
+    lattice: String,
+    /// Cluster seed (`SC…`) to sign invocations with (also read from WASMCLOUD_CLUSTER_SEED);
+    /// generated and printed when absent.
+    #[arg(long, env = "LATTICE_CLUSTER_SEED", hide_env_values = true)]
+    cluster_seed: Option<String>,
+    /// Further trusted cluster issuers (`C…,C…`).
+    #[arg(long, value_delimiter = ',')]
+    cluster_issuers: Vec<String>,
+    /// The host's seed (`SN…`; also read from WASMCLOUD_HOST_SEED); generated when absent.
+    #[arg(long, env = "LATTICE_HOST_SEED", hide_env_values = true)]
+    host_seed: Option<String>,
+    /// A host label `key=value` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Timeout of the host's outgoing calls and health checks, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    rpc_timeout_ms: u64,
+    /// Time a provider gets to shut down before it is killed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    provider_shutdown_grace: u64,
+    /// Start the actors, providers and links this TOML file lists.
+    #[arg(long, value_name = "FILE", conflicts_with = "demo")]
+    manifest: Option<PathBuf>,
+    /// Run the demo: the counter actor behind HTTP and key-value providers.
+    #[arg(long)]
+    demo: bool,
+    /// The demo's HTTP port (`${HTTP_PORT}` in manifests).
+    #[arg(long, default_value_t = 8080)]
+    http_port: u16,
+    /// Where provider keys and unpacked archives are kept.
+    #[arg(long, env = "LATTICE_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Delay before a provider's first health check, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
+    health_first_ms: u64,
+    /// Interval between provider health checks, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
+    health_interval_ms: u64,
+}
+
+fn progress(text: impl std::fmt::Display) {
+    eprintln!("lattice: {text}");
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(up(args))
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    drop(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    );
+}
+
+/// Whether a NATS server answers at `url` (a quick connect with a short timeout).
+async fn reachable(url: &str) -> bool {
+    let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Ok(client)) => {
+            drop(client.flush().await);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Start a nats-server with JetStream for the demo (it lives as long as the returned value).
+async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
+    tokio::task::spawn_blocking(|| {
+        std::panic::catch_unwind(lattice_test_support::NatsServer::start).map_err(|panic| {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            anyhow!(
+                "no NATS server is reachable and none could be started: {text} (scripts/ensure-nats.sh installs one)"
+            )
+        })
+    })
+    .await
+    .context("starting nats-server")?
+    .map_err(Failure::from)
+}
+
+async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
+    let options = match creds {
+        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
+        None => async_nats::ConnectOptions::new(),
+    };
+    Ok(options.name(name).connect(url).await.with_context(|| format!("connecting to NATS at {url}"))?)
+}
+
+fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
+    value.or_else(|| std::env::var(legacy).ok()).filter(|s| !s.trim().is_empty())
+}
+
+async fn up(args: Args) -> Outcome {
+    let mut signals = Signals::new()?;
+    let lattice = LatticeName::new(args.lattice.clone()).map_err(|e| Failure::bad_input(anyhow!("--lattice: {e}")))?;
+    let mut labels = BTreeMap::new();
+    for label in &args.labels {
+        labels.extend([lattice_host::config::parse_label(label).map_err(Failure::bad_input)?]);
+    }
+    let mut issuers = Vec::new();
+    for issuer in args.cluster_issuers.iter().filter(|s| !s.trim().is_empty()) {
+        issuers
+            .push(ClusterKey::parse(issuer.trim()).map_err(|e| Failure::bad_input(anyhow!("--cluster-issuers: {e}")))?);
+    }
+    let host_seed = match env_fallback(args.host_seed.clone(), "WASMCLOUD_HOST_SEED") {
+        Some(seed) => seed,
+        None => KeyPair::new_server().seed().context("generating a host key")?,
+    };
+    let host_key =
+        KeyPair::from_seed(host_seed.trim()).map_err(|e| Failure::bad_input(anyhow!("--host-seed: {e}")))?.public_key();
+    let cluster_seed = env_fallback(args.cluster_seed.clone(), "WASMCLOUD_CLUSTER_SEED");
+
+    let manifest = load_manifest(&args)?;
+
+    // NATS: for the demo, start a server when none answers at the URL.
+    let mut nats_url = args.nats_url.clone();
+    let mut server = None;
+    let explicit = args.rpc_url.is_some() || args.ctl_url.is_some();
+    if args.demo && !explicit && !reachable(&nats_url).await {
+        progress(format!("no NATS server at {nats_url}: starting one (with JetStream)"));
+        let started = start_nats().await?;
+        nats_url = started.url();
+        progress(format!("nats-server listening on {nats_url}"));
+        server = Some(started);
+    }
+    let rpc_url = args.rpc_url.clone().unwrap_or_else(|| nats_url.clone());
+    let ctl_url = args.ctl_url.clone().unwrap_or_else(|| nats_url.clone());
+    let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
+    let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
+    let rpc = connect(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
+
+    let mut builder = HostBuilder::new()
+        .lattice(lattice)
+        .host_seed(host_seed)
+        .cluster_issuers(issuers)
+        .rpc_nats(rpc)
+        .ctl_nats(ctl)
+        .rpc_url(rpc_url.clone())
+        .ctl_url(ctl_url)
+        .labels(labels)
+        .rpc_timeout(Duration::from_millis(args.rpc_timeout_ms.max(1)))
+        .provider_shutdown_grace(Duration::from_millis(args.provider_shutdown_grace))
+        .health_checks(
+            Duration::from_millis(args.health_first_ms),
+            Duration::from_millis(args.health_interval_ms.max(1)),
+        );
+    if let Some(seed) = cluster_seed {
+        builder = builder.cluster_seed(seed);
+    }
+    if let Some(dir) = &args.state_dir {
+        builder = builder.state_dir(dir);
+    }
+    if let Some(path) = rpc_creds {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        builder = builder.rpc_credentials(Credentials::parse_creds(&text).map_err(Failure::bad_input)?);
+    }
+    let host = builder.start().await.map_err(|e| match e {
+        lattice_host::HostError::Config(_) => Failure::bad_input(e),
+        other => Failure::from(anyhow::Error::from(other)),
+    })?;
+    if host.cluster_seed_generated() {
+        progress(format!(
+            "generated cluster seed {} (issuer {}): give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) to join",
+            host.cluster_seed().seed(),
+            host.cluster_key()
+        ));
+    }
+    progress(format!("host {} started in lattice {} (NATS {rpc_url})", host.key(), host.lattice()));
+
+    if let Some(manifest) = manifest {
+        let applied = tokio::select! {
+            applied = apply(&host, &manifest) => applied,
+            () = signals.recv() => {
+                progress("interrupted: stopping what was started…");
+                host.stop().await;
+                drop(server);
+                return Ok(());
+            }
+        };
+        if let Err(e) = applied {
+            host.stop().await;
+            return Err(e);
+        }
+    }
+    if args.demo && args.http_port != 0 {
+        wait_for_http(args.http_port).await;
+    }
+    progress(format!("host {} ready", host.key()));
+    if args.demo {
+        progress(format!("try: curl http://127.0.0.1:{}/   (Ctrl-C stops everything)", args.http_port));
+    }
+
+    wait_for_stop(&host, &mut signals).await;
+    progress("stopping…");
+    host.stop().await;
+    drop(server);
+    progress("stopped");
+    Ok(())
+}
+
+/// Wait (up to 10 s) until the HTTP server provider listens on `port`, so the curl command
+/// printed next works at once.
+async fn wait_for_http(port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    progress(format!("warning: nothing listens on 127.0.0.1:{port} yet; see the log above"));
+}
+
+/// SIGINT and SIGTERM, registered as soon as `up` starts: a Ctrl-C during a long start
+/// stops what was started instead of killing the process (and orphaning providers).
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        drop(tokio::signal::ctrl_c().await);
+    }
+}
+
+async fn wait_for_stop(host: &Host, signals: &mut Signals) {
+    tokio::select! {
+        () = signals.recv() => {}
+        () = host.stop_requested() => {}
+    }
+}
+
+fn load_manifest(args: &Args) -> Result<Option<Manifest>, Failure> {
+    let mut manifest = if args.demo {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        Manifest::parse(DEMO_MANIFEST, &base).map_err(Failure::bad_input)?
+    } else if let Some(path) = &args.manifest {
+        Manifest::load(path).map_err(|e| match e {
+            lattice_host::HostError::Io { .. } => Failure::from(anyhow::Error::from(e)),
+            other => Failure::bad_input(other),
+        })?
+    } else {
+        return Ok(None);
+    };
+    manifest.substitute(&BTreeMap::from([("HTTP_PORT".to_owned(), args.http_port.to_string())]));
+    Ok(Some(manifest))
+}
+
+/// Find a provider executable named without a directory: next to this executable, then on
+/// `PATH`.
+fn find_executable(name: &str) -> Result<PathBuf, Failure> {
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
+        return Ok(path.clone());
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+        .unwrap_or_default();
+    on_path.ok_or_else(|| {
+        let beside = beside.map(|p| p.display().to_string()).unwrap_or_default();
+        Failure::from(anyhow!(
+            "cannot find the provider executable `{name}`: not at {beside} nor on PATH \
+             (build it with `cargo build -p {name}`)"
+        ))
+    })
+}
+
+/// Compile a WAT actor and sign it with a module key kept in the state directory (so its
+/// public key, and the links naming it, survive restarts) and a fresh account key.
+fn sign_wat(host: &Host, name: &str, path: &Path, caps: &[String], alias: Option<&String>) -> Result<Vec<u8>, Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(_) if path.file_name().is_some_and(|f| f == "counter.wat") => COUNTER_WAT.to_owned(),
+        Err(e) => return Err(anyhow!("reading {}: {e}", path.display()).into()),
+    };
+    let wasm = wat::parse_str(&text).map_err(|e| Failure::bad_input(anyhow!("{}: {e}", path.display())))?;
+    let state = lattice_host::state_dir::StateDir::new(&host.config().state_dir);
+    let module = state.stable_key(&format!("actor-{name}"), KeyPairType::Module).map_err(anyhow::Error::from)?;
+    let account = state.stable_key("account-dev", KeyPairType::Account).map_err(anyhow::Error::from)?;
+    let opts =
+        SignOptions { name: name.to_owned(), caps: caps.to_vec(), call_alias: alias.cloned(), ..Default::default() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Ok(claims::sign(&wasm, &opts, &module, &account, now).context("signing the actor")?)
+}
+
+fn refused(e: lattice_host::HostError) -> Failure {
+    match e {
+        lattice_host::HostError::ActorRefused { .. } => Failure::no(e),
+        lattice_host::HostError::Reference { .. } | lattice_host::HostError::Manifest(_) => Failure::bad_input(e),
+        other => Failure::from(anyhow::Error::from(other)),
+    }
+}
+
+/// Start the manifest's actors and providers, then put its links.
+async fn apply(host: &Host, manifest: &Manifest) -> Outcome {
+    let mut actor_keys = BTreeMap::new();
+    for actor in &manifest.actors {
+        progress(format!("starting actor {} ({} instances)…", actor.name, actor.instances));
+        let key = match &actor.source {
+            ActorSource::Signed(reference) => {
+                host.scale_actor(reference, actor.instances, BTreeMap::new()).await.map_err(refused)?
+            }
+            ActorSource::Wat { path, caps, call_alias } => {
+                let wasm = sign_wat(host, &actor.name, path, caps, call_alias.as_ref())?;
+                let reference = path.to_string_lossy();
+                let module = host.load_actor_bytes(&reference, wasm).await.map_err(refused)?;
+                host.run_module(&reference, module, actor.instances, BTreeMap::new()).await.map_err(refused)?
+            }
+        };
+        progress(format!("actor {} is {key}", actor.name));
+        actor_keys.insert(actor.name.clone(), key.as_str().to_owned());
+    }
+    let mut provider_keys = BTreeMap::new();
+    for p in &manifest.providers {
+        progress(format!("starting provider {} (link name {})…", p.name, p.link_name));
+        let path = if p.path.contains('/') {
+            p.path.clone()
+        } else {
+            find_executable(&p.path)?.to_string_lossy().into_owned()
+        };
+        let link = LinkName::new(p.link_name.clone()).map_err(|e| Failure::bad_input(anyhow!("{}: {e}", p.name)))?;
+        let mut spec = ProviderSpec::new(path, link);
+        spec.config_json = p.config_json.clone();
+        spec.claims = p.contract.as_ref().map(|contract| NativeClaims {
+            contract_id: contract.clone(),
+            name: Some(p.name.clone()),
+            vendor: p.vendor.clone(),
+            seed: p.seed.clone(),
+        });
+        let key = host.start_provider(spec).await.map_err(refused)?;
+        progress(format!("provider {} is {key}", p.name));
+        provider_keys.insert(p.name.clone(), key.as_str().to_owned());
+    }
+    for l in &manifest.links {
+        let entry = manifest.provider(&l.provider);
+        let ld = LinkDefinition {
+            actor_id: actor_keys.get(&l.actor).cloned().unwrap_or_else(|| l.actor.clone()),
+            provider_id: provider_keys.get(&l.provider).cloned().unwrap_or_else(|| l.provider.clone()),
+            link_name: l
+                .link_name
+                .clone()
+                .or_else(|| entry.map(|p| p.link_name.clone()))
+                .unwrap_or_else(|| "default".into()),
+            contract_id: l.contract.clone().or_else(|| entry.and_then(|p| p.contract.clone())).unwrap_or_default(),
+            values: l.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        progress(format!("linking {} -> {} ({}, link name {})", l.actor, l.provider, ld.contract_id, ld.link_name));
+        host.put_link(ld).await.map_err(refused)?;
+    }
+    Ok(())
+}
