@@ -2,7 +2,9 @@
 //! - built and signed by the real `wasmcloud_core::Invocation::new` (0.2.0, what the 0.82
 //!   host uses), encoded with `rmp_serde::to_vec_named` → decoded and verified by Lattice;
 //! - built and signed by Lattice → decoded by the real crate and accepted by its own
-//!   `validate_antiforgery`, byte-identical to the real crate's re-encoding.
+//!   `validate_antiforgery`, byte-identical to the real crate's re-encoding;
+//! - forgeries the real check lets through (0.82 laxities) are refused by Lattice.
+//!
 //! The network-level checks (real host/provider processes) live in the other test files.
 
 use lattice_proto::invocation::{CallSpec, SignContext};
@@ -17,7 +19,11 @@ fn real_entities(to_provider: bool, link: &str) -> (RealEntity, RealEntity) {
         link_name: link.into(),
         contract_id: "wasmcloud:keyvalue".into(),
     };
-    if to_provider { (actor, provider) } else { (provider, actor) }
+    if to_provider {
+        (actor, provider)
+    } else {
+        (provider, actor)
+    }
 }
 
 fn to_lattice(e: &RealEntity) -> lattice_proto::WasmCloudEntity {
@@ -95,7 +101,13 @@ fn real_wascap_claims_decode_identically() {
     let seed = ClusterSeed::generate();
     let host = HostKey::parse(&nkeys::KeyPair::new_server().public_key()).unwrap();
     let (origin, target) = real_entities(true, "default");
-    let call = CallSpec { origin: to_lattice(&origin), target: to_lattice(&target), operation: "KeyValue.Get".into(), msg: b"k".to_vec(), host_id: &host };
+    let call = CallSpec {
+        origin: to_lattice(&origin),
+        target: to_lattice(&target),
+        operation: "KeyValue.Get".into(),
+        msg: b"k".to_vec(),
+        host_id: &host,
+    };
     let ctx = SignContext { id: "id-1".into(), jti: "JTI", now: 1_700_000_000, expires: None };
     let ours = lattice_proto::Invocation::new_signed(call, &seed, ctx);
     let claims = wascap::jwt::Claims::<wascap::jwt::Invocation>::decode(&ours.encoded_claims).unwrap();
@@ -107,4 +119,47 @@ fn real_wascap_claims_decode_identically() {
     assert_eq!(meta.origin_url, origin.url());
     let vr = wascap::jwt::validate_token::<wascap::jwt::Invocation>(&ours.encoded_claims).unwrap();
     assert!(vr.signature_valid && !vr.expired && !vr.cannot_use_yet);
+}
+
+/// The 0.82 laxities of `validate_antiforgery` (PROTOCOL §6.1, §11) that Lattice does not
+/// copy: each forgery below passes the REAL check and is refused by Lattice's verify. If
+/// the real crate's behaviour were other than documented, this test would say so.
+#[test]
+fn forgeries_the_real_check_lets_through_are_refused_by_lattice() {
+    let cluster = nkeys::KeyPair::new_cluster();
+    let host = nkeys::KeyPair::new_server();
+    let (origin, target) = real_entities(false, "default");
+    let issuer = ClusterKey::parse(&cluster.public_key()).unwrap();
+    let issuers = TrustedIssuers::new([&issuer]);
+    let trusted = [cluster.public_key()];
+    let genuine = RealInvocation::new(
+        &cluster,
+        &host,
+        origin,
+        target,
+        "wasmcloud:httpserver/HttpServer.HandleRequest",
+        b"GET /".to_vec(),
+        Default::default(),
+    )
+    .unwrap();
+    genuine.validate_antiforgery(&trusted).unwrap();
+
+    // §11.1: the body emptied after signing. 0.82 skips the hash for an empty msg.
+    let mut emptied = genuine.clone();
+    emptied.msg.clear();
+    emptied.content_length = 0;
+    emptied.validate_antiforgery(&trusted).expect("0.82 accepts an emptied body (hash skipped when msg is empty)");
+    let ours = lattice_proto::Invocation::decode(&rmp_serde::to_vec_named(&emptied).unwrap()).unwrap();
+    assert_eq!(issuers.verify(&ours, &VerifyOptions::at(now())).unwrap_err().kind(), "hash_mismatch");
+
+    // §11.9: the id rewritten (to dodge a replay cache keyed on it). 0.82 never compares it with `sub`.
+    let mut renamed = genuine.clone();
+    renamed.id = "11111111-2222-3333-4444-555555555555".into();
+    renamed.validate_antiforgery(&trusted).expect("0.82 accepts an id that differs from the claims' sub");
+    let ours = lattice_proto::Invocation::decode(&rmp_serde::to_vec_named(&renamed).unwrap()).unwrap();
+    assert_eq!(issuers.verify(&ours, &VerifyOptions::at(now())).unwrap_err().kind(), "id_mismatch");
+
+    // The genuine one passes both.
+    let ours = lattice_proto::Invocation::decode(&rmp_serde::to_vec_named(&genuine).unwrap()).unwrap();
+    issuers.verify(&ours, &VerifyOptions::at(now())).unwrap();
 }
