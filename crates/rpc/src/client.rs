@@ -2,7 +2,7 @@
 //!
 //! Every call is built and signed fresh (new id, new `jti`, `iat` = now), published with
 //! request/reply on the target's subject ([`lattice_proto::subject::for_target`]), and
-//! answered through the client's shared reply inbox ([`crate::inbox`]). Timeouts are
+//! answered through the client's shared reply inbox (`inbox.rs`). Timeouts are
 //! always finite: 2000 ms by default (PROTOCOL.md §9, §11.2), per client and per call,
 //! plus 13 s when the body goes through the object store. When nobody serves the target
 //! the call fails at once with [`RpcError::NoResponders`] instead of waiting out the

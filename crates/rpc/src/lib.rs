@@ -5,12 +5,14 @@
 //!
 //! - [`RpcClient`] ([`client`]) signs every call fresh with the cluster seed, publishes
 //!   it on the target's subject, and waits — never forever — for the correlated
-//!   `InvocationResponse` on a shared reply inbox ([`inbox`]).
+//!   `InvocationResponse` on a shared reply inbox (`inbox.rs`).
 //! - [`RpcServer`] ([`server`]) queue-subscribes an actor or provider subject and
 //!   **verifies before dispatch** ([`verify`]): trusted issuer, signature (batched),
 //!   time, URLs, body hash, host id, id binding, that the call is addressed to this
 //!   entity, and the replay window. Only then does the [`Handler`] run.
-//! - Large bodies go through the JetStream object store ([`chunk`]), both directions.
+//! - Large bodies go through the JetStream object store (`chunk.rs`, PROTOCOL.md §8), both directions.
+//! - [`barrier::round_trip`] waits until the NATS server has processed a connection's
+//!   subscriptions (async-nats' `flush` does not); servers use it before `start` returns.
 //! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
 //!   (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
 //!   origin, target, outcome and duration.

@@ -347,7 +347,7 @@ async fn read_loop<H: Handler>(
             m = sub.next() => match m {
                 Some(m) => m,
                 None => {
-                    tracing::debug!("rpc subscription closed");
+                    tracing::warn!("rpc subscription closed by the connection; this server takes no more calls");
                     return;
                 }
             },

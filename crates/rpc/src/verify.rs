@@ -1,14 +1,14 @@
 //! Verify-before-dispatch: the checks an invocation must pass before any handler runs.
 //!
 //! Order (cheap first, crypto batched, the body last):
-//! 1. [`Verifier::check_batch`], for all invocations that arrived together:
+//! 1. `Verifier::check_batch`, for all invocations that arrived together:
 //!    parse the JWT and check its issuer is trusted (no crypto), check the invocation is
 //!    addressed to the entity this server serves (PROTOCOL.md §11.6), verify every
 //!    signature in one Ed25519 batch (falling back to one by one to find a bad one), then
 //!    time claims, origin/target URLs, host id and `id` = `sub` (§11.9).
 //! 2. The caller fetches a chunked body from the object store — only now, after the
 //!    signature checked out, so forged invocations cost no object-store round trip.
-//! 3. [`Verifier::finish`]: the hash over the full body, always (§11.1), then the replay
+//! 3. `Verifier::finish`: the hash over the full body, always (§11.1), then the replay
 //!    window (§11.5), last, so that only invocations that passed every other check are
 //!    remembered: a forged copy can never make the genuine call look like a replay.
 //!

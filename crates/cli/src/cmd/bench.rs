@@ -7,8 +7,9 @@
 //!   built and signed inside the timed loop (fresh id and claims), msgpack-encoded,
 //!   verified (issuer, signature, URLs, hash, replay window) before the echo handler runs.
 //!
-//! Both sides use two connections (a caller's and a responder's). Each run is preceded
-//! by a short warm-up. Output: a table (stdout, or stderr with `--json`), or JSON Lines
+//! Both sides use two connections (a caller's and a responder's). Each cell warms both
+//! up briefly, then alternates half-second slices of raw and Lattice until each has run
+//! `--duration` seconds, so both see the same background load. Output: a table (stdout, or stderr with `--json`), or JSON Lines
 //! with one object per cell after a `{"machine": …}` line. The CPU split per call is
 //! measured twice: in isolation (codec, sign, verify — single and batched — timed in a
 //! loop on this machine) and in the cells (this process' and, when we started it, the
@@ -199,28 +200,27 @@ async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
         splits.push((payload, split));
         let body = vec![0x5a_u8; payload];
         for &concurrency in &args.concurrency {
-            let raw = {
+            let raw_call = {
                 let (c, s, b) = (raw_client.clone(), raw_subject.clone(), body.clone());
-                let call = move || {
+                move || {
                     let (c, s, b) = (c.clone(), s.clone(), b.clone());
                     async move {
                         let reply = c.request(s, b.into()).await.map_err(|e| e.to_string())?;
                         if reply.payload.len() == payload { Ok(()) } else { Err("short reply".to_owned()) }
                     }
-                };
-                measure(concurrency, warmup, duration, broker_pid, call).await
+                }
             };
-            let lattice = {
+            let lattice_call = {
                 let (c, o, t, b) = (client.clone(), origin.clone(), target.clone(), body.clone());
-                let call = move || {
+                move || {
                     let (c, o, t, b) = (c.clone(), o.clone(), t.clone(), b.clone());
                     async move {
                         let out = c.call(o, t, "Bench.Echo", b).await.map_err(|e| e.to_string())?;
                         if out.len() == payload { Ok(()) } else { Err("short reply".to_owned()) }
                     }
-                };
-                measure(concurrency, warmup, duration, broker_pid, call).await
+                }
             };
+            let (raw, lattice) = measure_pair(concurrency, warmup, duration, broker_pid, raw_call, lattice_call).await;
             report(&args, payload, concurrency, &raw, &lattice, &split);
         }
     }
@@ -306,42 +306,90 @@ pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// Warm up, then run `concurrency` loops of `call` for `duration`.
-pub(crate) async fn measure<F, Fut>(
+/// How long each side runs at a time when raw and Lattice runs are interleaved.
+const SLICE: Duration = Duration::from_millis(500);
+
+/// Warm up both sides, then alternate slices of `raw` and `lattice` (in alternating
+/// order) until each has run for `duration`. Both sides thus see the same background load,
+/// so the ratio stays meaningful on a shared machine.
+pub(crate) async fn measure_pair<R, RFut, L, LFut>(
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
     broker_pid: Option<u32>,
-    call: F,
-) -> RunStats
+    raw: R,
+    lattice: L,
+) -> (RunStats, RunStats)
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    R: Fn() -> RFut + Clone + Send + 'static,
+    RFut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    L: Fn() -> LFut + Clone + Send + 'static,
+    LFut: std::future::Future<Output = Result<(), String>> + Send + 'static,
 {
     if !warmup.is_zero() {
-        run_loops(concurrency, warmup, call.clone()).await;
+        run_loops(concurrency, warmup, raw.clone()).await;
+        run_loops(concurrency, warmup, lattice.clone()).await;
     }
-    let cpu_before = cpu_ticks(None);
-    let broker_before = broker_pid.and_then(|p| cpu_ticks(Some(p)));
-    let started = Instant::now();
-    let (mut latencies, errors) = run_loops(concurrency, duration, call).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_ticks(None);
-    let broker_after = broker_pid.and_then(|p| cpu_ticks(Some(p)));
-    latencies.sort_unstable();
-    let calls = latencies.len() as u64;
-    let per_call = |before: Option<u64>, after: Option<u64>| match (before, after) {
-        (Some(b), Some(a)) if calls > 0 => Some(a.saturating_sub(b) as f64 * TICK_US / calls as f64),
-        _ => None,
-    };
-    RunStats {
-        calls,
-        errors,
-        rps: calls as f64 / elapsed,
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        cpu_proc_us: per_call(cpu_before, cpu_after).unwrap_or(0.0),
-        cpu_broker_us: per_call(broker_before, broker_after),
+    let slices = (duration.as_secs_f64() / SLICE.as_secs_f64()).ceil().max(1.0) as u32;
+    let slice = duration / slices;
+    let (mut a, mut b) = (Acc::default(), Acc::default());
+    for i in 0..slices {
+        if i % 2 == 0 {
+            a.run(concurrency, slice, broker_pid, raw.clone()).await;
+            b.run(concurrency, slice, broker_pid, lattice.clone()).await;
+        } else {
+            b.run(concurrency, slice, broker_pid, lattice.clone()).await;
+            a.run(concurrency, slice, broker_pid, raw.clone()).await;
+        }
+    }
+    (a.finish(), b.finish())
+}
+
+/// Latencies, errors, time and CPU ticks gathered over one or more runs of one side.
+#[derive(Default)]
+struct Acc {
+    latencies: Vec<u32>,
+    errors: u64,
+    elapsed: f64,
+    proc_ticks: Option<u64>,
+    broker_ticks: Option<u64>,
+}
+
+impl Acc {
+    async fn run<F, Fut>(&mut self, concurrency: usize, duration: Duration, broker_pid: Option<u32>, call: F)
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let cpu_before = cpu_ticks(None);
+        let broker_before = broker_pid.and_then(|p| cpu_ticks(Some(p)));
+        let started = Instant::now();
+        let (latencies, errors) = run_loops(concurrency, duration, call).await;
+        self.elapsed += started.elapsed().as_secs_f64();
+        let used = |before: Option<u64>, after: Option<u64>| Some(after?.saturating_sub(before?));
+        let add = |total: Option<u64>, more: Option<u64>| Some(total.unwrap_or(0) + more?);
+        self.proc_ticks = add(self.proc_ticks, used(cpu_before, cpu_ticks(None)));
+        self.broker_ticks = add(self.broker_ticks, used(broker_before, broker_pid.and_then(|p| cpu_ticks(Some(p)))));
+        self.latencies.extend(latencies);
+        self.errors += errors;
+    }
+
+    fn finish(mut self) -> RunStats {
+        self.latencies.sort_unstable();
+        let calls = self.latencies.len() as u64;
+        let per_call = |ticks: Option<u64>| match ticks {
+            Some(t) if calls > 0 => Some(t as f64 * TICK_US / calls as f64),
+            _ => None,
+        };
+        RunStats {
+            calls,
+            errors: self.errors,
+            rps: if self.elapsed > 0.0 { calls as f64 / self.elapsed } else { 0.0 },
+            p50_us: percentile(&self.latencies, 0.50),
+            p99_us: percentile(&self.latencies, 0.99),
+            cpu_proc_us: per_call(self.proc_ticks).unwrap_or(0.0),
+            cpu_broker_us: per_call(self.broker_ticks),
+        }
     }
 }
 
