@@ -34,9 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
-use lattice_proto::{
-    ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity,
-};
+use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
 use lattice_rpc::RpcClient;
 use lattice_test_support::NatsServer;
 use serde::{Deserialize, Serialize};
@@ -70,6 +68,10 @@ pub(crate) struct ActorArgs {
     /// With --actor: the echo actor's max_instances on the host.
     #[arg(long, default_value_t = 64, value_name = "N", requires = "actor")]
     pub(crate) instances: u32,
+    /// With --actor: the host's tokio worker threads (`TOKIO_WORKER_THREADS` of the host
+    /// process; default: one per CPU), for experiments.
+    #[arg(long, value_name = "N", requires = "actor", hide = true)]
+    pub(crate) host_workers: Option<usize>,
 }
 
 /// The wasmcloud:httpserver request, as the 0.82 provider encodes it (HOST.md §5): a
@@ -160,6 +162,7 @@ impl HostProcess {
         lattice: &LatticeName,
         seed: &ClusterSeed,
         instances: u32,
+        workers: Option<usize>,
     ) -> anyhow::Result<Self> {
         std::fs::write(dir.join("echo.wat"), ECHO_WAT).context("writing echo.wat")?;
         let manifest = format!(
@@ -182,6 +185,9 @@ impl HostProcess {
             .arg(dir.join("state"));
         if let Some(creds) = creds {
             cmd.arg("--creds").arg(creds);
+        }
+        if let Some(workers) = workers {
+            cmd.env("TOKIO_WORKER_THREADS", workers.to_string());
         }
         let mut child = cmd
             .env_remove("LATTICE_HOST_SEED")
@@ -345,7 +351,15 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     // The host process, with a cluster seed we know.
     let scratch = Scratch::new()?;
     let seed = ClusterSeed::generate();
-    let mut host = HostProcess::spawn(&scratch.0, &url, args.creds.as_deref(), &lattice, &seed, args.actor.instances)?;
+    let mut host = HostProcess::spawn(
+        &scratch.0,
+        &url,
+        args.creds.as_deref(),
+        &lattice,
+        &seed,
+        args.actor.instances,
+        args.actor.host_workers,
+    )?;
     let actor = tokio::task::block_in_place(|| host.wait_ready())?;
     let host_pid = host.pid();
     say(format!(
@@ -411,38 +425,35 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     for &payload in &args.payloads {
         let body = vec![0x5a_u8; payload];
         for &concurrency in &args.concurrency {
-            let raw = {
+            let raw_call = {
                 let (c, s, msg) = (raw_client.clone(), raw_subject.clone(), http_request(&body));
-                let call = move || {
+                move || {
                     let (c, s, msg) = (c.clone(), s.clone(), msg.clone());
                     async move {
                         let len = msg.len();
                         let reply = c.request(s, msg.into()).await.map_err(|e| e.to_string())?;
                         if reply.payload.len() == len { Ok(()) } else { Err("short reply".to_owned()) }
                     }
-                };
-                bench::measure(concurrency, warmup, duration, None, call).await
+                }
             };
-            let reset = reset_peak_rss(host_pid);
-            let actor_run = {
+            let actor_call = {
                 let (c, o, t, body) = (client.clone(), origin.clone(), target.clone(), Arc::new(body.clone()));
-                let call = move || {
+                move || {
                     let (c, o, t, body) = (c.clone(), o.clone(), t.clone(), body.clone());
                     async move {
                         let msg = http_request(&body);
                         let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| e.to_string())?;
                         check_reply(&reply, &msg)
                     }
-                };
-                bench::measure(concurrency, warmup, duration, Some(host_pid), call).await
+                }
             };
-            let cell = Cell {
-                payload,
-                concurrency,
-                raw,
-                actor: actor_run,
-                host_rss_mib: peak_rss_mib(host_pid),
-            };
+            let reset = reset_peak_rss(host_pid);
+            // Raw and actor slices alternate, so both see the same background load; the
+            // "broker" CPU bench.rs measures is the host process' here (the raw slices'
+            // share of it is not reported).
+            let (raw, actor_run) =
+                bench::measure_pair(concurrency, warmup, duration, Some(host_pid), raw_call, actor_call).await;
+            let cell = Cell { payload, concurrency, raw, actor: actor_run, host_rss_mib: peak_rss_mib(host_pid) };
             if !reset && payload == args.payloads[0] && concurrency == args.concurrency[0] {
                 say("note: could not reset the host's peak RSS: `host rss` is the peak since it started".to_owned());
             }
@@ -454,13 +465,11 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
         }
     }
     say(String::new());
-    say(
-        "raw: NATS request/reply of the same request bytes to a responder in this process. actor: \
+    say("raw: NATS request/reply of the same request bytes to a responder in this process. actor: \
          HttpServer.HandleRequest signed per call, verified by the host, run on a fresh wasm instance; \
          every reply's body checked. host cpu: the host process' CPU time per call; host rss: its peak \
          resident memory during the cell."
-            .to_owned(),
-    );
+        .to_owned());
 
     responder.abort();
     tokio::task::block_in_place(|| host.stop())?;

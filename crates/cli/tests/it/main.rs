@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap: a panic is the failure report")]
 
+mod bench_actor;
 mod control_cli;
 mod inspect;
 mod keys;
