@@ -288,6 +288,7 @@ impl Host {
         let max_instances = max_instances.max(1);
         let served = ServedActor::start(
             self.inner.rpc_nats.clone(),
+            self.key(),
             self.lattice().clone(),
             self.inner.issuers.clone(),
             self.inner.config.js_domain.as_deref(),

@@ -12,7 +12,8 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use lattice_proto::{LatticeName, TrustedIssuers};
+use lattice_proto::{HostKey, LatticeName, TrustedIssuers};
+use lattice_rpc::micro::MicroConfig;
 use lattice_rpc::{Handler, HandlerError, Request, RpcServer, Served, ServerHandle, ServerStats};
 
 use crate::actor::{Actor, ActorModule, HostCalls};
@@ -58,8 +59,14 @@ impl std::fmt::Debug for ServedActor {
 impl ServedActor {
     /// Start `module` with `max_instances` and subscribe its subject. When this returns the
     /// subscription is registered with the server: calls made now reach this host.
+    ///
+    /// The server also answers NATS micro discovery (`$SRV.*`) with `host_id` = `host` in its
+    /// metadata, so `nats micro stats lattice-{lattice}-actor-{key}` shows each host's share
+    /// of an actor's calls (`lattice bench --actor --hosts N` reads exactly that).
+    #[allow(clippy::too_many_arguments, reason = "one constructor, called once by the host")]
     pub async fn start(
         nats: async_nats::Client,
+        host: &HostKey,
         lattice: LatticeName,
         issuers: TrustedIssuers,
         js_domain: Option<&str>,
@@ -69,7 +76,8 @@ impl ServedActor {
     ) -> Result<Self, HostError> {
         let actor = module.start(calls.clone(), max_instances);
         let handler = ActorHandler { current: Arc::new(RwLock::new(actor)) };
-        let mut builder = RpcServer::builder(nats, lattice, issuers, Served::Actor(module.key().clone()));
+        let mut builder = RpcServer::builder(nats, lattice, issuers, Served::Actor(module.key().clone()))
+            .micro(MicroConfig::default().metadata("host_id", host.as_str()));
         if let Some(domain) = js_domain {
             builder = builder.jetstream_domain(domain);
         }

@@ -77,6 +77,9 @@ pub(crate) fn run(args: Args) -> Outcome {
     if args.actor.actor {
         return super::bench_actor::run(&args, lattice);
     }
+    if args.actor.http {
+        return super::bench_http::run(&args, lattice);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(bench(args, lattice)).map_err(Failure::from)
 }
@@ -220,7 +223,8 @@ async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
                     }
                 }
             };
-            let (raw, lattice) = measure_pair(concurrency, warmup, duration, broker_pid, raw_call, lattice_call).await;
+            let (raw, lattice) =
+                measure_pair(concurrency, warmup, duration, broker_pid.as_slice(), raw_call, lattice_call).await;
             report(&args, payload, concurrency, &raw, &lattice, &split);
         }
     }
@@ -316,7 +320,7 @@ pub(crate) async fn measure_pair<R, RFut, L, LFut>(
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
-    broker_pid: Option<u32>,
+    broker_pids: &[u32],
     raw: R,
     lattice: L,
 ) -> (RunStats, RunStats)
@@ -335,11 +339,11 @@ where
     let (mut a, mut b) = (Acc::default(), Acc::default());
     for i in 0..slices {
         if i % 2 == 0 {
-            a.run(concurrency, slice, broker_pid, raw.clone()).await;
-            b.run(concurrency, slice, broker_pid, lattice.clone()).await;
+            a.run(concurrency, slice, broker_pids, raw.clone()).await;
+            b.run(concurrency, slice, broker_pids, lattice.clone()).await;
         } else {
-            b.run(concurrency, slice, broker_pid, lattice.clone()).await;
-            a.run(concurrency, slice, broker_pid, raw.clone()).await;
+            b.run(concurrency, slice, broker_pids, lattice.clone()).await;
+            a.run(concurrency, slice, broker_pids, raw.clone()).await;
         }
     }
     (a.finish(), b.finish())
@@ -356,20 +360,23 @@ struct Acc {
 }
 
 impl Acc {
-    async fn run<F, Fut>(&mut self, concurrency: usize, duration: Duration, broker_pid: Option<u32>, call: F)
+    async fn run<F, Fut>(&mut self, concurrency: usize, duration: Duration, broker_pids: &[u32], call: F)
     where
         F: Fn() -> Fut + Clone + Send + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
         let cpu_before = cpu_ticks(None);
-        let broker_before = broker_pid.and_then(|p| cpu_ticks(Some(p)));
+        let brokers = || -> Option<u64> {
+            if broker_pids.is_empty() { None } else { broker_pids.iter().map(|&p| cpu_ticks(Some(p))).sum() }
+        };
+        let broker_before = brokers();
         let started = Instant::now();
         let (latencies, errors) = run_loops(concurrency, duration, call).await;
         self.elapsed += started.elapsed().as_secs_f64();
         let used = |before: Option<u64>, after: Option<u64>| Some(after?.saturating_sub(before?));
         let add = |total: Option<u64>, more: Option<u64>| Some(total.unwrap_or(0) + more?);
         self.proc_ticks = add(self.proc_ticks, used(cpu_before, cpu_ticks(None)));
-        self.broker_ticks = add(self.broker_ticks, used(broker_before, broker_pid.and_then(|p| cpu_ticks(Some(p)))));
+        self.broker_ticks = add(self.broker_ticks, used(broker_before, brokers()));
         self.latencies.extend(latencies);
         self.errors += errors;
     }
@@ -454,7 +461,7 @@ fn percentile(sorted: &[u32], q: f64) -> u64 {
 const TICK_US: f64 = 10_000.0;
 
 /// User + system CPU ticks of this process (or of `pid`), from `/proc`.
-fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+pub(crate) fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_owned(),

@@ -23,6 +23,14 @@
 //! memory (`VmHWM` of `/proc/{pid}/status`, reset with `clear_refs` before each cell where
 //! the kernel allows it, so the peak is the cell's). The host is stopped with SIGTERM at the
 //! end, and the bench exits 1 when any call failed.
+//!
+//! **`--hosts N`** starts N host processes (own state directories, one module key written
+//! into each beforehand, so all serve the same actor key and share its queue group). CPU
+//! is then the sum over the hosts, RSS the largest host's peak, and each cell also reports
+//! every host's share of the actor calls: the growth of the `HttpServer-HandleRequest`
+//! request count each host's actor server reports over NATS micro (`$SRV.STATS.{service}`,
+//! told apart by the `host_id` metadata) between the start and the end of the cell —
+//! warm-up included —, the same numbers `nats micro stats` prints.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -35,7 +43,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
-use lattice_rpc::RpcClient;
+use lattice_rpc::{RpcClient, Served, micro};
 use lattice_test_support::NatsServer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -63,14 +71,22 @@ const LOG_TAIL: usize = 40;
 pub(crate) struct ActorArgs {
     /// Benchmark signed `HttpServer.HandleRequest` calls to the echo wasm actor through a
     /// `lattice up` host process (started by the bench), against raw NATS.
-    #[arg(long)]
+    #[arg(long, group = "host_mode")]
     pub(crate) actor: bool,
-    /// With --actor: the echo actor's max_instances on the host.
-    #[arg(long, default_value_t = 64, value_name = "N", requires = "actor")]
+    /// Benchmark HTTP end to end with `wrk`: the lattice-httpserver provider linked to the
+    /// echo actor on a `lattice up` host process, against a plain HTTP echo server.
+    #[arg(long, group = "host_mode", conflicts_with = "actor")]
+    pub(crate) http: bool,
+    /// With --actor or --http: the echo actor's max_instances on the host.
+    #[arg(long, default_value_t = 64, value_name = "N", requires = "host_mode")]
     pub(crate) instances: u32,
+    /// With --actor: how many host processes serve the actor (one queue group); each
+    /// cell then reports every host's share of the calls.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "actor", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub(crate) hosts: u32,
     /// With --actor: the host's tokio worker threads (`TOKIO_WORKER_THREADS` of the host
     /// process; default: one per CPU), for experiments.
-    #[arg(long, value_name = "N", requires = "actor", hide = true)]
+    #[arg(long, value_name = "N", hide = true)]
     pub(crate) host_workers: Option<usize>,
 }
 
@@ -130,11 +146,11 @@ pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
 }
 
 /// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("lattice-bench-actor-{}", nuid::next()));
+    pub(crate) fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("lattice-bench-{}", nuid::next()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
     }
@@ -146,30 +162,36 @@ impl Drop for Scratch {
     }
 }
 
-/// The host process and what it said.
-struct HostProcess {
+/// A `lattice up` host process started by a bench, and what it said.
+pub(crate) struct HostProcess {
     child: Child,
     lines: Receiver<String>,
     tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl HostProcess {
-    /// Start `lattice up` serving the echo actor from `dir` with `instances`.
-    fn spawn(
-        dir: &Path,
+    /// Write the echo actor (`echo.wat`) and a manifest serving it with `instances` (plus
+    /// `more`, TOML appended as is) into `dir`; returns the manifest's path.
+    pub(crate) fn echo_manifest(dir: &Path, instances: u32, more: &str) -> anyhow::Result<PathBuf> {
+        std::fs::write(dir.join("echo.wat"), ECHO_WAT).context("writing echo.wat")?;
+        let manifest = format!(
+            "[[actors]]\nname = \"echo\"\nwat = \"echo.wat\"\ncaps = [\"wasmcloud:httpserver\"]\ninstances = {instances}\n{more}"
+        );
+        let manifest_path = dir.join("bench.toml");
+        std::fs::write(&manifest_path, manifest).context("writing the manifest")?;
+        Ok(manifest_path)
+    }
+
+    /// Start `lattice up --manifest manifest_path`, its state in `state`.
+    pub(crate) fn spawn(
+        manifest_path: &Path,
+        state: &Path,
         url: &str,
         creds: Option<&Path>,
         lattice: &LatticeName,
         seed: &ClusterSeed,
-        instances: u32,
         workers: Option<usize>,
     ) -> anyhow::Result<Self> {
-        std::fs::write(dir.join("echo.wat"), ECHO_WAT).context("writing echo.wat")?;
-        let manifest = format!(
-            "[[actors]]\nname = \"echo\"\nwat = \"echo.wat\"\ncaps = [\"wasmcloud:httpserver\"]\ninstances = {instances}\n"
-        );
-        let manifest_path = dir.join("bench.toml");
-        std::fs::write(&manifest_path, manifest).context("writing the manifest")?;
         let exe = std::env::current_exe().context("locating the lattice executable")?;
         let mut cmd = Command::new(exe);
         cmd.arg("up")
@@ -180,9 +202,9 @@ impl HostProcess {
             .arg("--cluster-seed")
             .arg(seed.seed())
             .arg("--manifest")
-            .arg(&manifest_path)
+            .arg(manifest_path)
             .arg("--state-dir")
-            .arg(dir.join("state"));
+            .arg(state);
         if let Some(creds) = creds {
             cmd.arg("--creds").arg(creds);
         }
@@ -223,18 +245,19 @@ impl HostProcess {
         Ok(Self { child, lines, tail })
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The host's last log lines, for an error message.
-    fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         tail.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
     }
 
-    /// Wait for `lattice: host N… ready`; returns the echo actor's key (`actor echo is M…`).
-    fn wait_ready(&mut self) -> anyhow::Result<ActorKey> {
+    /// Wait for `lattice: host N… ready`; returns the echo actor's key (`actor echo is M…`)
+    /// and the host's.
+    pub(crate) fn wait_ready(&mut self) -> anyhow::Result<(ActorKey, HostKey)> {
         let deadline = Instant::now() + HOST_START_LIMIT;
         let mut actor = None;
         loop {
@@ -243,8 +266,12 @@ impl HostProcess {
                 Ok(line) => {
                     if let Some(key) = line.split("lattice: actor echo is ").nth(1) {
                         actor = Some(ActorKey::parse(key.trim()).context("the host's actor key")?);
-                    } else if line.starts_with("lattice: host ") && line.trim_end().ends_with(" ready") {
-                        return actor.context("the host is ready but never said the echo actor's key");
+                    } else if let Some(host) =
+                        line.strip_prefix("lattice: host ").and_then(|rest| rest.trim_end().strip_suffix(" ready"))
+                    {
+                        let host = HostKey::parse(host.trim()).context("the host's key")?;
+                        let actor = actor.context("the host is ready but never said the echo actor's key")?;
+                        return Ok((actor, host));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -259,12 +286,12 @@ impl HostProcess {
     }
 
     /// Whether the host process is still running.
-    fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM, then wait (kill after [`HOST_STOP_LIMIT`]).
-    fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         if !self.alive() {
             bail!("the host had exited; its log:\n{}", self.tail());
         }
@@ -301,7 +328,7 @@ impl Drop for HostProcess {
 }
 
 /// Peak resident memory of `pid` in MiB (`VmHWM`).
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -309,7 +336,7 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// Reset `pid`'s peak resident memory to its current value (best effort; Linux ≥ 4.0).
-fn reset_peak_rss(pid: u32) -> bool {
+pub(crate) fn reset_peak_rss(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
@@ -320,6 +347,49 @@ struct Cell {
     raw: RunStats,
     actor: RunStats,
     host_rss_mib: Option<f64>,
+    /// Each host's actor calls during the cell (warm-up included), in host order.
+    shares: Vec<HostShare>,
+}
+
+/// One host's part of a cell.
+#[derive(Clone, Debug)]
+struct HostShare {
+    host: HostKey,
+    calls: u64,
+    rss_mib: Option<f64>,
+}
+
+/// How long to collect `$SRV.STATS` answers.
+const STATS_WAIT: Duration = Duration::from_secs(2);
+
+/// `HttpServer.HandleRequest` calls served so far by each host running `actor`, from the
+/// micro `STATS` answers of its actor servers (keyed by the `host_id` metadata).
+async fn served_calls(
+    nats: &async_nats::Client,
+    lattice: &LatticeName,
+    actor: &ActorKey,
+    hosts: usize,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let name = micro::service_name(lattice, &Served::Actor(actor.clone()));
+    let inbox = nats.new_inbox();
+    let mut answers = nats.subscribe(inbox.clone()).await.context("subscribing for $SRV.STATS answers")?;
+    nats.publish_with_reply(format!("$SRV.STATS.{name}"), inbox, Vec::new().into())
+        .await
+        .context("asking $SRV.STATS")?;
+    let endpoint = micro::endpoint_name(HANDLE_REQUEST);
+    let mut calls = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + STATS_WAIT;
+    while calls.len() < hosts {
+        let Ok(Some(answer)) = tokio::time::timeout_at(deadline, answers.next()).await else {
+            bail!("only {} of {hosts} hosts answered $SRV.STATS.{name} within {} s", calls.len(), STATS_WAIT.as_secs());
+        };
+        let stats: micro::StatsResponse =
+            serde_json::from_slice(&answer.payload).context("a $SRV.STATS answer that is not a stats response")?;
+        let host = stats.metadata.get("host_id").cloned().context("a $SRV.STATS answer without host_id")?;
+        let n = stats.endpoints.iter().filter(|e| e.name == endpoint).map(|e| e.num_requests).sum();
+        calls.insert(host, n);
+    }
+    Ok(calls)
 }
 
 async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result<u64> {
@@ -348,24 +418,46 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
         println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
     }
 
-    // The host process, with a cluster seed we know.
+    // The host processes, with a cluster seed we know and one module key for the actor.
     let scratch = Scratch::new()?;
     let seed = ClusterSeed::generate();
-    let mut host = HostProcess::spawn(
-        &scratch.0,
-        &url,
-        args.creds.as_deref(),
-        &lattice,
-        &seed,
-        args.actor.instances,
-        args.actor.host_workers,
-    )?;
-    let actor = tokio::task::block_in_place(|| host.wait_ready())?;
-    let host_pid = host.pid();
+    let module_seed = nkeys::KeyPair::new_module().seed().context("a module key")?;
+    let manifest = HostProcess::echo_manifest(&scratch.0, args.actor.instances, "")?;
+    let mut hosts = Vec::new();
+    for i in 0..args.actor.hosts {
+        let state = scratch.0.join(format!("state-{i}"));
+        let keys = state.join("keys");
+        std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+        std::fs::write(keys.join("actor-echo.seed"), &module_seed).context("writing the actor's module key")?;
+        hosts.push(HostProcess::spawn(
+            &manifest,
+            &state,
+            &url,
+            args.creds.as_deref(),
+            &lattice,
+            &seed,
+            args.actor.host_workers,
+        )?);
+    }
+    let mut actor = None;
+    let mut host_keys = Vec::new();
+    for host in &mut hosts {
+        let (key, host_key) = tokio::task::block_in_place(|| host.wait_ready())?;
+        if actor.as_ref().is_some_and(|a| a != &key) {
+            bail!("the hosts serve different actor keys ({} and {key})", actor.as_ref().map_or("", ActorKey::as_str));
+        }
+        actor = Some(key);
+        host_keys.push(host_key);
+    }
+    let actor = actor.context("no host")?;
+    let host_pids: Vec<u32> = hosts.iter().map(HostProcess::pid).collect();
+    let pids = host_pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     say(format!(
-        "lattice bench --actor: {nproc} CPUs ({model}); nats-server {}; host process {host_pid} serving the echo \
-         actor {actor} with {} instances; {} s per run after {} s warm-up",
+        "lattice bench --actor: {nproc} CPUs ({model}); nats-server {}; {} host process{} ({pids}) serving the \
+         echo actor {actor} with {} instances each; {} s per run after {} s warm-up",
         if own_server.is_some() { "started by the bench" } else { url.as_str() },
+        hosts.len(),
+        if hosts.len() == 1 { "" } else { "es" },
         args.actor.instances,
         args.duration,
         args.warmup
@@ -387,10 +479,11 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
         }
     });
     let raw_client = connect().await?;
+    let stats_client = connect().await?;
 
     // The provider side: signs as a host of its own, calls as an httpserver provider.
     let caller_host = HostKey::parse(&nkeys::KeyPair::new_server().public_key())?;
-    let client = RpcClient::builder(connect().await?, lattice, seed, caller_host).build();
+    let client = RpcClient::builder(connect().await?, lattice.clone(), seed, caller_host).build();
     let origin = WasmCloudEntity::provider(
         &ProviderKey::parse(&nkeys::KeyPair::new_service().public_key())?,
         &LinkName::new("default")?,
@@ -447,39 +540,61 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
                     }
                 }
             };
-            let reset = reset_peak_rss(host_pid);
+            let reset = host_pids.iter().all(|&pid| reset_peak_rss(pid));
+            let before = served_calls(&stats_client, &lattice, &actor, hosts.len()).await?;
             // Raw and actor slices alternate, so both see the same background load; the
-            // "broker" CPU bench.rs measures is the host process' here (the raw slices'
+            // "broker" CPU bench.rs measures is the host processes' here (the raw slices'
             // share of it is not reported).
             let (raw, actor_run) =
-                bench::measure_pair(concurrency, warmup, duration, Some(host_pid), raw_call, actor_call).await;
-            let cell = Cell { payload, concurrency, raw, actor: actor_run, host_rss_mib: peak_rss_mib(host_pid) };
+                bench::measure_pair(concurrency, warmup, duration, &host_pids, raw_call, actor_call).await;
+            let after = served_calls(&stats_client, &lattice, &actor, hosts.len()).await?;
+            let shares: Vec<HostShare> = host_keys
+                .iter()
+                .zip(&host_pids)
+                .map(|(host, &pid)| HostShare {
+                    host: host.clone(),
+                    calls: after
+                        .get(host.as_str())
+                        .unwrap_or(&0)
+                        .saturating_sub(*before.get(host.as_str()).unwrap_or(&0)),
+                    rss_mib: peak_rss_mib(pid),
+                })
+                .collect();
+            let host_rss_mib = shares.iter().filter_map(|s| s.rss_mib).reduce(f64::max);
+            let cell = Cell { payload, concurrency, raw, actor: actor_run, host_rss_mib, shares };
             if !reset && payload == args.payloads[0] && concurrency == args.concurrency[0] {
                 say("note: could not reset the host's peak RSS: `host rss` is the peak since it started".to_owned());
             }
             errors += cell.raw.errors + cell.actor.errors;
             report(args, &cell);
-            if !host.alive() {
-                bail!("the host process exited during the run; its log:\n{}", host.tail());
+            for host in &mut hosts {
+                if !host.alive() {
+                    bail!("a host process exited during the run; its log:\n{}", host.tail());
+                }
             }
         }
     }
     say(String::new());
     say("raw: NATS request/reply of the same request bytes to a responder in this process. actor: \
          HttpServer.HandleRequest signed per call, verified by the host, run on a fresh wasm instance; \
-         every reply's body checked. host cpu: the host process' CPU time per call; host rss: its peak \
-         resident memory during the cell."
+         every reply's body checked. host cpu: the host processes' CPU time per call; host rss: the \
+         largest peak resident memory of a host during the cell; share: each host's part of the actor \
+         calls of the cell (warm-up included), from its actor server's NATS micro stats."
         .to_owned());
 
     responder.abort();
-    tokio::task::block_in_place(|| host.stop())?;
+    for host in hosts {
+        tokio::task::block_in_place(|| host.stop())?;
+    }
     drop(own_server);
     drop(scratch);
     Ok(errors)
 }
 
 fn report(args: &bench::Args, cell: &Cell) {
-    let Cell { payload, concurrency, raw, actor, host_rss_mib } = cell;
+    let Cell { payload, concurrency, raw, actor, host_rss_mib, shares } = cell;
+    let served: u64 = shares.iter().map(|s| s.calls).sum();
+    let share = |calls: u64| if served > 0 { calls as f64 / served as f64 } else { 0.0 };
     let ratio = if raw.rps > 0.0 { actor.rps / raw.rps } else { 0.0 };
     let host_cpu = actor.cpu_broker_us;
     if args.json {
@@ -503,6 +618,12 @@ fn report(args: &bench::Args, cell: &Cell) {
             "actor_errors": actor.errors,
             "cpu_bench_us_per_call": bench::round1(actor.cpu_proc_us),
             "duration_s": args.duration,
+            "hosts": shares.iter().map(|s| json!({
+                "host_id": s.host.as_str(),
+                "calls": s.calls,
+                "share": (share(s.calls) * 1000.0).round() / 1000.0,
+                "rss_mib": s.rss_mib.map(bench::round1),
+            })).collect::<Vec<_>>(),
         });
         println!("{line}");
     } else {
@@ -520,6 +641,13 @@ fn report(args: &bench::Args, cell: &Cell) {
             opt(*host_rss_mib),
             raw.errors + actor.errors,
         );
+        if shares.len() > 1 {
+            let parts: Vec<String> = shares
+                .iter()
+                .map(|s| format!("{}… {:.1} % ({} calls)", &s.host.as_str()[..8], share(s.calls) * 100.0, s.calls))
+                .collect();
+            println!("{:>12} share: {}", "", parts.join(", "));
+        }
     }
 }
 

@@ -81,3 +81,121 @@ fn bench_actor_refuses_zero_instances_and_instances_without_actor() {
     let out = lattice(&["bench", "--instances", "4"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Run `lattice bench ARGS --json` and return its cells (the lines after the machine line),
+/// asserting it succeeded.
+fn bench_cells(args: &[&str]) -> (Vec<Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .env_remove("LATTICE_NAME")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"))).collect();
+    assert!(lines[0]["machine"].is_object(), "{stdout}");
+    (lines[1..].to_vec(), stderr)
+}
+
+#[test]
+fn bench_actor_with_two_hosts_reports_each_hosts_share() {
+    let (cells, stderr) = bench_cells(&[
+        "--actor",
+        "--hosts",
+        "2",
+        "--instances",
+        "4",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "--payloads",
+        "16",
+        "--concurrency",
+        "16",
+    ]);
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    let cell = &cells[0];
+    assert_eq!(cell["errors"], 0, "{cell}\nstderr:\n{stderr}");
+    let hosts = cell["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{cell}");
+    let ids: Vec<&str> = hosts.iter().map(|h| h["host_id"].as_str().unwrap()).collect();
+    assert!(ids.iter().all(|id| id.len() == 56 && id.starts_with('N')), "{ids:?}");
+    assert_ne!(ids[0], ids[1], "two distinct hosts");
+    let calls: Vec<u64> = hosts.iter().map(|h| h["calls"].as_u64().unwrap()).collect();
+    // The shares count warm-up calls too, so together they cover at least the measured calls.
+    let measured = cell["actor_calls"].as_u64().unwrap();
+    assert!(calls.iter().sum::<u64>() >= measured, "{calls:?} < {measured}");
+    for host in hosts {
+        let share = host["share"].as_f64().unwrap();
+        // A queue group spreads calls at random: both hosts serve a fair part.
+        assert!(share > 0.2 && share < 0.8, "unfair share: {cell}");
+        assert!(host["rss_mib"].as_f64().unwrap() > 1.0, "{cell}");
+    }
+    assert!(stderr.contains("2 host processes"), "{stderr}");
+}
+
+/// The fields every `--http` cell carries.
+const HTTP_FIELDS: [&str; 13] = [
+    "payload",
+    "connections",
+    "raw_rps",
+    "http_rps",
+    "ratio",
+    "raw_p50_us",
+    "http_p50_us",
+    "raw_p99_us",
+    "http_p99_us",
+    "errors",
+    "host_cpu_us_per_req",
+    "provider_cpu_us_per_req",
+    "nats_cpu_us_per_req",
+];
+
+#[test]
+fn bench_http_drives_wrk_through_the_http_provider_without_errors() {
+    // Needs wrk (Debian package `wrk`; scripts/test.sh installs it): without it the bench
+    // fails with the install hint, and so does this test.
+    let (cells, stderr) = bench_cells(&[
+        "--http",
+        "--instances",
+        "4",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--payloads",
+        "1024",
+        "--concurrency",
+        "1,8",
+    ]);
+    let shape: Vec<(u64, u64)> =
+        cells.iter().map(|c| (c["payload"].as_u64().unwrap(), c["connections"].as_u64().unwrap())).collect();
+    assert_eq!(shape, [(1024, 1), (1024, 8)], "{cells:?}");
+    for cell in &cells {
+        for field in HTTP_FIELDS {
+            assert!(cell.get(field).is_some_and(|v| !v.is_null()), "no {field} in {cell}\nstderr:\n{stderr}");
+        }
+        assert_eq!(cell["errors"], 0, "{cell}\nstderr:\n{stderr}");
+        assert!(cell["http_requests"].as_u64().unwrap() > 0, "{cell}");
+        assert!(cell["raw_requests"].as_u64().unwrap() > 0, "{cell}");
+        assert!(cell["http_p99_us"].as_u64().unwrap() >= cell["http_p50_us"].as_u64().unwrap(), "{cell}");
+        assert!(cell["provider_cpu_us_per_req"].as_f64().unwrap() >= 0.0, "{cell}");
+    }
+    assert!(stderr.contains("behind lattice-httpserver (pid "), "{stderr}");
+}
+
+#[test]
+fn bench_http_and_actor_are_exclusive_and_hosts_needs_actor() {
+    let out = lattice(&["bench", "--http", "--actor"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lattice(&["bench", "--hosts", "2"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lattice(&["bench", "--actor", "--hosts", "0"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
