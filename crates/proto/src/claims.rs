@@ -329,17 +329,20 @@ impl SignedToken<'_> {
     }
 }
 
-/// Verify many signatures at once (faster than one by one). Returns `true` when all
-/// verify; on `false`, check each with [`SignedToken::verify_signature`] to find the bad ones.
+/// Verify many signatures at once (faster than one by one: signatures by the same key —
+/// on a lattice, the cluster key — share one term of the batch equation, see
+/// [`crate::batch`]). Returns `true` when all verify; on `false`, check each with
+/// [`SignedToken::verify_signature`] to find the bad ones.
 pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
     match tokens {
         [] => true,
         [one] => one.verify_signature().is_ok(),
         many => {
-            let msgs: Vec<&[u8]> = many.iter().map(|t| t.signed_input).collect();
-            let sigs: Vec<Signature> = many.iter().map(|t| t.signature).collect();
-            let keys: Vec<VerifyingKey> = many.iter().map(|t| t.key).collect();
-            ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+            let items: Vec<crate::batch::Item<'_>> = many
+                .iter()
+                .map(|t| crate::batch::Item { message: t.signed_input, signature: &t.signature, key: &t.key })
+                .collect();
+            crate::batch::verify(&items)
         }
     }
 }

@@ -20,6 +20,7 @@
 //! wasmcloud-core 0.2.0 structs and to wascap 0.12 JWTs; decoding is lenient where an
 //! honest 0.82-era sender may differ (PROTOCOL.md §11.3).
 
+mod batch;
 pub mod chunk;
 pub mod claims;
 pub mod entity;

@@ -170,7 +170,7 @@ impl RpcClient {
     ) -> Result<Vec<u8>, RpcError> {
         let operation = operation.into();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "rpc.call",
             id = %id,
             operation = %operation,

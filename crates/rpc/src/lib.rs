@@ -14,7 +14,7 @@
 //! - [`barrier::round_trip`] waits until the NATS server has processed a connection's
 //!   subscriptions (async-nats' `flush` does not); servers use it before `start` returns.
 //! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
-//!   (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
+//!   at debug level (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
 //!   origin, target, outcome and duration.
 //! - Every server also answers the NATS micro service protocol ([`micro`]: `$SRV.PING`,
 //!   `$SRV.INFO`, `$SRV.STATS`), so `nats micro ls|info|stats` list Lattice actors and
