@@ -34,7 +34,11 @@ impl ActorHandler {
 impl Handler for ActorHandler {
     async fn handle(&self, request: Request) -> Result<Vec<u8>, HandlerError> {
         let actor = self.actor();
-        actor.call(&request.origin, &request.operation, request.msg).await.map_err(|e| HandlerError::new(e.to_string()))
+        // Boxed: the wasm call's future is large (wasmtime's async call state), and the RPC
+        // server moves the futures of a batch around; a pointer moves for free.
+        Box::pin(actor.call(&request.origin, &request.operation, request.msg))
+            .await
+            .map_err(|e| HandlerError::new(e.to_string()))
     }
 }
 

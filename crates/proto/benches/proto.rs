@@ -103,6 +103,17 @@ fn benches(c: &mut Criterion) {
     // very same signed inputs, signatures and keys (both include the JWT parsing; the dalek
     // side also decodes the signatures again, ~0.1 µs each).
     let invs: Vec<Invocation> = (0..64).map(|n| sign(&f, &[0xA5u8; 1024], n)).collect();
+    let mut g = c.benchmark_group("proto/batch_small");
+    for n in [1usize, 2] {
+        g.bench_function(format!("lattice_{n}"), |b| {
+            b.iter(|| {
+                let tokens: Vec<_> =
+                    invs[..n].iter().map(|i| f.issuers.precheck(&i.encoded_claims).expect("precheck")).collect();
+                assert!(lattice_proto::claims::verify_batch(&tokens));
+            })
+        });
+    }
+    g.finish();
     let mut g = c.benchmark_group("proto/batch64");
     g.throughput(Throughput::Elements(64));
     g.bench_function("lattice_same_key", |b| {
