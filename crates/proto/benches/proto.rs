@@ -124,7 +124,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     let key = ed25519_dalek::VerifyingKey::from_bytes(
-        &nkeys::from_public_key(&f.seed.public_key().to_string()).expect("cluster key").1,
+        &nkeys::from_public_key(f.seed.public_key().as_ref()).expect("cluster key").1,
     )
     .expect("key");
     g.bench_function("dalek_generic", |b| {
