@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sample: Vec<_> = payloads.iter().take(20_000).cloned().collect();
     let mut replay = lattice_proto::replay::ReplayWindow::new(300, 1_000_000);
     let issuers = TrustedIssuers::new([seed.public_key()]);
-    let subject0 = format!("wasmbus.rpc.{lattice}.{actor}");
+    let subject0 = lattice_proto::subject::actor_rpc(&lattice, &actor).into_string();
     let t = Instant::now();
     for chunk in sample.chunks(64) {
         let items = chunk.iter().map(|p| (subject0.clone(), lattice_monitor::classify::decode(p))).collect();
@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let publisher = async_nats::connect(nats.url()).await?;
-    let subject = format!("wasmbus.rpc.{lattice}.{actor}");
+    let subject = lattice_proto::subject::actor_rpc(&lattice, &actor).into_string();
     let start = Instant::now();
     for p in payloads {
         publisher.publish(subject.clone(), p).await?;

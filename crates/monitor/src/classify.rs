@@ -283,10 +283,10 @@ fn check_subject(subject: &str, inv: &Invocation, claims: &InvocationClaims) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::PathBuf;
 
-    use lattice_proto::{ClusterSeed, HostKey, WasmCloudEntity};
+    use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
 
     use super::*;
     use crate::forge::{Forge, Forgery};
@@ -323,8 +323,23 @@ mod tests {
         }
     }
 
+    /// The RPC subject of actor `key` on the default lattice (also for the spy's tests).
+    pub(crate) fn actor_subject(key: &str) -> String {
+        subject::actor_rpc(&LatticeName::new("default").unwrap(), &ActorKey::parse(key).unwrap()).into_string()
+    }
+
+    /// The RPC subject of provider `key` on link `link` of the default lattice.
+    pub(crate) fn provider_subject(key: &str, link: &str) -> String {
+        subject::provider_rpc(
+            &LatticeName::new("default").unwrap(),
+            &ProviderKey::parse(key).unwrap(),
+            &LinkName::new(link).unwrap(),
+        )
+        .into_string()
+    }
+
     fn subject_b() -> String {
-        format!("wasmbus.rpc.default.{ACTOR_B}")
+        actor_subject(ACTOR_B)
     }
 
     fn kind(v: &Verdict) -> &str {
@@ -422,7 +437,7 @@ mod tests {
         let f = forge();
         let (mut w, iss) = (window(), issuers());
         let payload = f.genuine("id-t", b"x", NOW).encode();
-        let subject_a = format!("wasmbus.rpc.default.{ACTOR_A}");
+        let subject_a = actor_subject(ACTOR_A);
         let v = classify(&subject_a, &payload, NOW, &mut w, &iss);
         assert_eq!(kind(&v), "target_mismatch");
         let Verdict::Invalid { error, .. } = v else { unreachable!() };
@@ -438,9 +453,9 @@ mod tests {
             WasmCloudEntity { public_key: PROVIDER.into(), link_name: "default".into(), contract_id: "x:y".into() };
         let (mut w, iss) = (window(), issuers());
         let payload = f.genuine("id-l", b"x", NOW).encode();
-        let wrong_link = format!("wasmbus.rpc.default.{PROVIDER}.other");
+        let wrong_link = provider_subject(PROVIDER, "other");
         assert_eq!(kind(&classify(&wrong_link, &payload, NOW, &mut w, &iss)), "target_mismatch");
-        let right = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        let right = provider_subject(PROVIDER, "default");
         assert_eq!(kind(&classify(&right, &payload, NOW, &mut w, &iss)), "valid");
     }
 
@@ -455,7 +470,7 @@ mod tests {
 
     #[test]
     fn control_messages_are_counted_not_verified() {
-        let base = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        let base = provider_subject(PROVIDER, "default");
         for (suffix, payload) in [
             ("linkdefs.put", &b"\x85garbage"[..]),
             ("linkdefs.del", &b""[..]),
@@ -518,7 +533,7 @@ mod tests {
         }
         let replay = stream[0].clone();
         stream.push(replay.clone());
-        stream.push((format!("wasmbus.rpc.default.{ACTOR_A}"), stream[2].1.clone()));
+        stream.push((actor_subject(ACTOR_A), stream[2].1.clone()));
         stream.push(replay);
 
         let mut w1 = window();

@@ -618,6 +618,7 @@ mod tests {
     use lattice_proto::{ClusterSeed, HostKey, WasmCloudEntity};
 
     use super::*;
+    use crate::classify::tests::{actor_subject, provider_subject};
     use crate::forge::{Forge, Forgery};
 
     const SEED: &str = "SCAACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAKOFQ";
@@ -665,8 +666,8 @@ mod tests {
         let to_a = forge(actor(ACTOR_B), actor(ACTOR_A)).genuine("1", b"hi", NOW).encode();
         let from_a = forge(actor(ACTOR_A), provider("default")).genuine("2", b"key", NOW).encode();
         let unrelated = forge(actor(ACTOR_B), provider("default")).genuine("3", b"k", NOW).encode();
-        let sa = format!("wasmbus.rpc.default.{ACTOR_A}");
-        let sp = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        let sa = actor_subject(ACTOR_A);
+        let sp = provider_subject(PROVIDER, "default");
 
         let Some(Observation::Invocation { direction, call, preview, verdict }) =
             observe(&spy_a, &sa, &to_a, NOW, None)
@@ -692,7 +693,7 @@ mod tests {
         let any_link = SpyTarget::parse(PROVIDER, None).unwrap();
         let only_other = SpyTarget::parse(PROVIDER, Some("other")).unwrap();
         let call = forge(actor(ACTOR_A), provider("default")).genuine("1", b"k", NOW).encode();
-        let sp = format!("wasmbus.rpc.default.{PROVIDER}.default");
+        let sp = provider_subject(PROVIDER, "default");
         assert!(observe(&any_link, &sp, &call, NOW, None).is_some());
         assert_eq!(observe(&only_other, &sp, &call, NOW, None), None);
         let put = format!("{sp}.linkdefs.put");
@@ -707,7 +708,7 @@ mod tests {
     fn with_issuers_each_call_gets_a_verdict() {
         let spy_b = SpyTarget::parse(ACTOR_B, None).unwrap();
         let f = forge(actor(ACTOR_A), actor(ACTOR_B));
-        let sb = format!("wasmbus.rpc.default.{ACTOR_B}");
+        let sb = actor_subject(ACTOR_B);
         let mut checks = SpyChecks::new(&[ClusterKey::parse(ISSUER).unwrap()], 300);
         let verdict = |payload: &[u8], checks: &mut SpyChecks| match observe(&spy_b, &sb, payload, NOW, Some(checks)) {
             Some(Observation::Invocation { verdict: Some((v, _)), .. }) => v,

@@ -107,35 +107,71 @@ struct Split {
     verify_batched_us: f64,
 }
 
-async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
-    let own_server = match &args.nats_url {
-        Some(_) => None,
-        None => Some(start_nats_server()?),
-    };
-    let url = args.nats_url.clone().or_else(|| own_server.as_ref().map(NatsServer::url)).unwrap_or_default();
-    let broker_pid = own_server.as_ref().and_then(NatsServer::pid);
-    let connect = || async {
-        let mut options = async_nats::ConnectOptions::new();
-        if let Some(creds) = &args.creds {
-            options = options.credentials_file(creds).await.with_context(|| format!("reading {}", creds.display()))?;
-        }
-        options.connect(url.as_str()).await.with_context(|| format!("connecting to {url}"))
-    };
+/// What every bench mode starts with: the NATS server (the bench's own unless
+/// `--nats-url` names one), the machine's facts (printed first as a JSON line with
+/// `--json`), and where progress lines go.
+pub(crate) struct Setup<'a> {
+    args: &'a Args,
+    /// The server's URL.
+    pub(crate) url: String,
+    /// The nats-server the bench started (stopped when dropped).
+    pub(crate) own_server: Option<NatsServer>,
+    pub(crate) nproc: usize,
+    pub(crate) model: String,
+}
 
-    let (nproc, model) = machine();
-    let say = |line: String| {
+impl<'a> Setup<'a> {
+    pub(crate) fn start(args: &'a Args) -> anyhow::Result<Self> {
+        let own_server = match &args.nats_url {
+            Some(_) => None,
+            None => Some(start_nats_server()?),
+        };
+        let url = args.nats_url.clone().or_else(|| own_server.as_ref().map(NatsServer::url)).unwrap_or_default();
+        let (nproc, model) = machine();
         if args.json {
+            println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
+        }
+        Ok(Self { args, url, own_server, nproc, model })
+    }
+
+    /// The pid of the nats-server the bench started.
+    pub(crate) fn broker_pid(&self) -> Option<u32> {
+        self.own_server.as_ref().and_then(NatsServer::pid)
+    }
+
+    /// How the banner names the server.
+    pub(crate) fn server_label(&self) -> &str {
+        if self.own_server.is_some() { "started by the bench" } else { self.url.as_str() }
+    }
+
+    /// A progress line: stdout under the table, stderr with `--json` (stdout is JSON Lines).
+    pub(crate) fn say(&self, line: impl std::fmt::Display) {
+        if self.args.json {
             eprintln!("{line}");
         } else {
             println!("{line}");
         }
-    };
-    if args.json {
-        println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
     }
+
+    /// A new connection to the server (with `--creds`).
+    pub(crate) async fn connect(&self) -> anyhow::Result<async_nats::Client> {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(creds) = &self.args.creds {
+            options = options.credentials_file(creds).await.with_context(|| format!("reading {}", creds.display()))?;
+        }
+        options.connect(self.url.as_str()).await.with_context(|| format!("connecting to {}", self.url))
+    }
+}
+
+async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
+    let setup = Setup::start(&args)?;
+    let broker_pid = setup.broker_pid();
+    let connect = || setup.connect();
+    let say = |line: String| setup.say(line);
+    let (nproc, model) = (setup.nproc, &setup.model);
     say(format!(
         "lattice bench: {nproc} CPUs ({model}); nats-server {}; {} s per run after {} s warm-up",
-        if own_server.is_some() { "started by the bench" } else { url.as_str() },
+        setup.server_label(),
         args.duration,
         args.warmup
     ));
@@ -250,7 +286,7 @@ async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
     }
     server.shutdown().await;
     responder.abort();
-    drop(own_server);
+    drop(setup);
     Ok(())
 }
 

@@ -44,7 +44,6 @@ use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
 use lattice_rpc::{RpcClient, Served, micro};
-use lattice_test_support::NatsServer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -393,30 +392,11 @@ async fn served_calls(
 }
 
 async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result<u64> {
-    let own_server = match &args.nats_url {
-        Some(_) => None,
-        None => Some(bench::start_nats_server()?),
-    };
-    let url = args.nats_url.clone().or_else(|| own_server.as_ref().map(NatsServer::url)).unwrap_or_default();
-    let connect = || async {
-        let mut options = async_nats::ConnectOptions::new();
-        if let Some(creds) = &args.creds {
-            options = options.credentials_file(creds).await.with_context(|| format!("reading {}", creds.display()))?;
-        }
-        options.connect(url.as_str()).await.with_context(|| format!("connecting to {url}"))
-    };
-    let say = |line: String| {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    };
-
-    let (nproc, model) = bench::machine();
-    if args.json {
-        println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
-    }
+    let setup = bench::Setup::start(args)?;
+    let url = setup.url.clone();
+    let connect = || setup.connect();
+    let say = |line: String| setup.say(line);
+    let (nproc, model) = (setup.nproc, &setup.model);
 
     // The host processes, with a cluster seed we know and one module key for the actor.
     let scratch = Scratch::new()?;
@@ -455,7 +435,7 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     say(format!(
         "lattice bench --actor: {nproc} CPUs ({model}); nats-server {}; {} host process{} ({pids}) serving the \
          echo actor {actor} with {} instances each; {} s per run after {} s warm-up",
-        if own_server.is_some() { "started by the bench" } else { url.as_str() },
+        setup.server_label(),
         hosts.len(),
         if hosts.len() == 1 { "" } else { "es" },
         args.actor.instances,
@@ -586,7 +566,7 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     for host in hosts {
         tokio::task::block_in_place(|| host.stop())?;
     }
-    drop(own_server);
+    drop(setup);
     drop(scratch);
     Ok(errors)
 }

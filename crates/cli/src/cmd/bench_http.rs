@@ -40,7 +40,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lattice_proto::{ClusterSeed, LatticeName};
-use lattice_test_support::NatsServer;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -223,23 +222,11 @@ fn per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option
 }
 
 async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path) -> anyhow::Result<u64> {
-    let own_server = match &args.nats_url {
-        Some(_) => None,
-        None => Some(bench::start_nats_server()?),
-    };
-    let url = args.nats_url.clone().or_else(|| own_server.as_ref().map(NatsServer::url)).unwrap_or_default();
-    let nats_pid = own_server.as_ref().and_then(NatsServer::pid);
-    let say = |line: String| {
-        if args.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    };
-    let (nproc, model) = bench::machine();
-    if args.json {
-        println!("{}", json!({"machine": {"nproc": nproc, "model": model}}));
-    }
+    let setup = bench::Setup::start(args)?;
+    let url = setup.url.clone();
+    let nats_pid = setup.broker_pid();
+    let say = |line: String| setup.say(line);
+    let (nproc, model) = (setup.nproc, &setup.model);
 
     // The host: echo actor + HTTP server provider, linked on a free port.
     let port =
@@ -288,7 +275,7 @@ async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path) -> any
     say(format!(
         "lattice bench --http: {nproc} CPUs ({model}); nats-server {}; host process {host_pid} serving the echo actor \
          {actor} ({} instances) behind lattice-httpserver (pid {}) on http://{http_addr}/; wrk {} s per run{}",
-        if own_server.is_some() { "started by the bench" } else { url.as_str() },
+        setup.server_label(),
         args.actor.instances,
         provider.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
         seconds,
@@ -352,7 +339,7 @@ async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path) -> any
          nats: each process' CPU time per request over the http run."
         .to_owned());
     tokio::task::block_in_place(|| host.stop())?;
-    drop(own_server);
+    drop(setup);
     drop(scratch);
     Ok(errors)
 }
