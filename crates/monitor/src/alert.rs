@@ -131,15 +131,16 @@ mod tests {
 
     #[test]
     fn json_has_exactly_the_documented_fields() {
+        const TARGET: &str = "MBXHUHG5FGYLPD6RHL2MKWMP572O6KUXCZXDZJXS4T57ZTMAKBN7CE6S";
         let call = CallInfo {
             origin: "MO".into(),
-            target: "MT".into(),
+            target: TARGET.into(),
             operation: "Op.X".into(),
             invocation_id: "id1".into(),
             ..Default::default()
         };
-        let a =
-            Alert::new(at(0, 0), "wasmbus.rpc.default.MT", Some(&call), &ClaimsError::Replayed { id: "id1".into() });
+        let subject = crate::classify::tests::actor_subject(TARGET);
+        let a = Alert::new(at(0, 0), &subject, Some(&call), &ClaimsError::Replayed { id: "id1".into() });
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
