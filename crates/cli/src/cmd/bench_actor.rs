@@ -327,7 +327,7 @@ impl Drop for HostProcess {
 }
 
 /// Peak resident memory of `pid` in MiB (`VmHWM`).
-pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
+fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -335,7 +335,7 @@ pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// Reset `pid`'s peak resident memory to its current value (best effort; Linux ≥ 4.0).
-pub(crate) fn reset_peak_rss(pid: u32) -> bool {
+fn reset_peak_rss(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
