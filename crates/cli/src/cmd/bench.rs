@@ -153,6 +153,23 @@ impl<'a> Setup<'a> {
         }
     }
 
+    /// The raw baseline: an echo responder on its own connection, answering every request
+    /// on the returned subject with its payload (abort the task to stop it).
+    pub(crate) async fn raw_responder(&self) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+        let conn = self.connect().await?;
+        let subject = format!("lattice.bench.{}.raw", nuid::next());
+        let mut sub = conn.subscribe(subject.clone()).await.context("subscribing the raw responder")?;
+        conn.flush().await.context("flush")?;
+        let task = tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                if let Some(reply) = msg.reply {
+                    drop(conn.publish(reply, msg.payload).await);
+                }
+            }
+        });
+        Ok((subject, task))
+    }
+
     /// A new connection to the server (with `--creds`).
     pub(crate) async fn connect(&self) -> anyhow::Result<async_nats::Client> {
         let mut options = async_nats::ConnectOptions::new();
@@ -177,20 +194,7 @@ async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()> {
     ));
 
     // Raw baseline: an echo responder on its own connection.
-    let responder_conn = connect().await?;
-    let raw_subject = format!("lattice.bench.{}.raw", nuid::next());
-    let mut raw_sub = responder_conn.subscribe(raw_subject.clone()).await.context("subscribing the raw responder")?;
-    responder_conn.flush().await.context("flush")?;
-    let responder = tokio::spawn({
-        let conn = responder_conn.clone();
-        async move {
-            while let Some(msg) = raw_sub.next().await {
-                if let Some(reply) = msg.reply {
-                    let _ = conn.publish(reply, msg.payload).await;
-                }
-            }
-        }
-    });
+    let (raw_subject, responder) = setup.raw_responder().await?;
 
     // Lattice: a verifying server and a signing client, each on its own connection.
     let seed = ClusterSeed::generate();

@@ -444,20 +444,7 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     ));
 
     // Raw baseline: an echo responder on its own connection.
-    let responder_conn = connect().await?;
-    let raw_subject = format!("lattice.bench.{}.raw", nuid::next());
-    let mut raw_sub = responder_conn.subscribe(raw_subject.clone()).await.context("subscribing the raw responder")?;
-    responder_conn.flush().await.context("flush")?;
-    let responder = tokio::spawn({
-        let conn = responder_conn.clone();
-        async move {
-            while let Some(msg) = raw_sub.next().await {
-                if let Some(reply) = msg.reply {
-                    drop(conn.publish(reply, msg.payload).await);
-                }
-            }
-        }
-    });
+    let (raw_subject, responder) = setup.raw_responder().await?;
     let raw_client = connect().await?;
     let stats_client = connect().await?;
 
