@@ -9,15 +9,15 @@
 //! both verbs exit 2 for a file that is not a wasm module (or not an actor, for `sign`)
 //! or a bad flag value, 3 when a file cannot be read or written.
 
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use lattice_host::actor::check_module;
 use lattice_host::claims::{self, ModuleClaimsError, SignOptions, Token};
-use nkeys::{KeyPair, KeyPairType};
+use nkeys::KeyPairType;
 use serde_json::json;
 
+use crate::cmd::common::{SigningKeys, default_output, print_validity, read_file, unix_now, version_text};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice claims`.
@@ -97,37 +97,10 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn read_module(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::from)
-}
-
-/// A seed of the expected kind, or a fresh key pair (reported back so it can be kept).
-fn key_pair(seed: Option<&str>, kind: KeyPairType, what: &str, prefix: &str) -> Result<(KeyPair, bool), Failure> {
-    let Some(seed) = seed else {
-        let kp = if kind == KeyPairType::Account { KeyPair::new_account() } else { KeyPair::new_module() };
-        return Ok((kp, true));
-    };
-    let kp = KeyPair::from_seed(seed.trim()).map_err(|e| Failure::bad_input(anyhow!("invalid {what} seed: {e}")))?;
-    if kp.key_pair_type() != kind {
-        return Err(Failure::bad_input(anyhow!("the {what} seed must be {prefix}… (got another kind of key)")));
-    }
-    Ok((kp, false))
-}
-
-fn default_output(module: &Path) -> PathBuf {
-    let stem = module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into());
-    module.with_file_name(format!("{stem}_s.wasm"))
-}
-
 fn sign(a: SignArgs) -> Outcome {
-    let wasm = read_module(&a.module)?;
+    let wasm = read_file(&a.module)?;
     check_module(&wasm).map_err(|e| Failure::bad_input(anyhow!("{}: {e}", a.module.display())))?;
-    let (account, issuer_generated) = key_pair(a.issuer_seed.as_deref(), KeyPairType::Account, "issuer", "SA")?;
-    let (module, subject_generated) = key_pair(a.subject_seed.as_deref(), KeyPairType::Module, "subject", "SM")?;
+    let keys = SigningKeys::load(a.issuer_seed.as_deref(), a.subject_seed.as_deref(), KeyPairType::Module, "SM")?;
     let now = unix_now();
     let opts = SignOptions {
         name: a.name,
@@ -139,52 +112,35 @@ fn sign(a: SignArgs) -> Outcome {
         expires: a.expires_in_days.map(|d| SignOptions::days_from(now, d)),
         not_before: a.not_before_days.map(|d| SignOptions::days_from(now, d)),
     };
-    let signed = claims::sign(&wasm, &opts, &module, &account, now).map_err(|e| match e {
+    let signed = claims::sign(&wasm, &opts, &keys.subject, &keys.issuer, now).map_err(|e| match e {
         ModuleClaimsError::NotAModule(_) | ModuleClaimsError::MalformedWasm { .. } => Failure::bad_input(e),
         other => Failure::from(anyhow!(other)),
     })?;
-    let output = a.output.unwrap_or_else(|| default_output(&a.module));
+    let output = a.output.unwrap_or_else(|| default_output(&a.module, "module", "_s.wasm"));
     std::fs::write(&output, &signed).with_context(|| format!("writing {}", output.display()))?;
 
     let hash = claims::module_hash(&signed).map_err(|e| Failure::from(anyhow!(e)))?;
-    let seed_of = |kp: &KeyPair| kp.seed().map_err(|e| Failure::from(anyhow!("reading a generated seed: {e}")));
     if a.json {
         let mut out = json!({
             "module": output.display().to_string(),
-            "public_key": module.public_key(),
-            "issuer": account.public_key(),
+            "public_key": keys.subject.public_key(),
+            "issuer": keys.issuer.public_key(),
             "hash": hash,
         });
-        if issuer_generated {
-            out["issuer_seed"] = json!(seed_of(&account)?);
-        }
-        if subject_generated {
-            out["subject_seed"] = json!(seed_of(&module)?);
-        }
+        keys.add_generated_seeds(&mut out)?;
         println!("{out}");
     } else {
         println!("signed {} -> {}", a.module.display(), output.display());
-        println!("module key  {}", module.public_key());
-        println!("issuer      {}", account.public_key());
+        println!("module key  {}", keys.subject.public_key());
+        println!("issuer      {}", keys.issuer.public_key());
         println!("hash        {hash}");
-        if issuer_generated {
-            eprintln!(
-                "generated issuer seed (keep it secret, pass it with --issuer-seed to sign again): {}",
-                seed_of(&account)?
-            );
-        }
-        if subject_generated {
-            eprintln!(
-                "generated module seed (keep it secret, pass it with --subject-seed to keep this actor's key): {}",
-                seed_of(&module)?
-            );
-        }
+        keys.print_generated_seeds("module", "actor")?;
     }
     Ok(())
 }
 
 fn inspect(a: InspectArgs) -> Outcome {
-    let wasm = read_module(&a.module)?;
+    let wasm = read_file(&a.module)?;
     let now = a.now.unwrap_or_else(unix_now);
     let token = match claims::read(&wasm) {
         Ok(Some(token)) => token,
@@ -250,21 +206,12 @@ fn print_human(token: &Token, computed: &str, now: u64, error: Option<&ModuleCla
     println!("caps         {}", list(meta.caps));
     println!("tags         {}", list(meta.tags));
     println!("call alias   {}", meta.call_alias.as_deref().unwrap_or("-"));
-    let version = match (meta.ver.as_deref(), meta.rev) {
-        (Some(v), Some(r)) => format!("{v} (rev {r})"),
-        (Some(v), None) => v.to_owned(),
-        (None, Some(r)) => format!("rev {r}"),
-        (None, None) => "-".to_owned(),
-    };
-    println!("version      {version}");
+    println!("version      {}", version_text(meta.ver.as_deref(), meta.rev));
     println!("hash         {}", meta.hash);
     if meta.hash != computed {
         println!("module hash  {computed} (differs)");
     }
     println!("expires      {}", claims::human_time(c.exp, now, "never"));
     println!("can be used  {}", claims::human_time(c.nbf, now, "immediately"));
-    match error {
-        None => println!("valid        yes"),
-        Some(e) => println!("valid        no: {e}"),
-    }
+    print_validity(error);
 }

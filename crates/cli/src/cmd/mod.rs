@@ -5,6 +5,7 @@ pub(crate) mod bench_actor;
 pub(crate) mod bench_http;
 pub(crate) mod call;
 pub(crate) mod claims;
+pub(crate) mod common;
 pub(crate) mod events;
 pub(crate) mod get;
 pub(crate) mod inspect;

@@ -14,13 +14,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use lattice_host::provider::archive::{self, ArchiveContents, ProviderClaims, ProviderMetadata};
-use nkeys::{KeyPair, KeyPairType};
+use nkeys::KeyPairType;
 use serde_json::json;
 
+use crate::cmd::common::{SigningKeys, default_output, print_validity, read_file, unix_now, version_text};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice par`.
@@ -101,27 +101,6 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::from)
-}
-
-/// A seed of the expected kind, or a fresh key pair (reported back so it can be kept).
-fn key_pair(seed: Option<&str>, kind: KeyPairType, what: &str, prefix: &str) -> Result<(KeyPair, bool), Failure> {
-    let Some(seed) = seed.filter(|s| !s.trim().is_empty()) else {
-        let kp = if kind == KeyPairType::Account { KeyPair::new_account() } else { KeyPair::new_service() };
-        return Ok((kp, true));
-    };
-    let kp = KeyPair::from_seed(seed.trim()).map_err(|e| Failure::bad_input(anyhow!("invalid {what} seed: {e}")))?;
-    if kp.key_pair_type() != kind {
-        return Err(Failure::bad_input(anyhow!("the {what} seed must be {prefix}… (got another kind of key)")));
-    }
-    Ok((kp, false))
-}
-
 /// A target name as archives spell it: `{arch}-{os}`, no path separators or dots.
 fn check_target(target: &str) -> Result<(), Failure> {
     let ok = target.contains('-')
@@ -135,18 +114,13 @@ fn check_target(target: &str) -> Result<(), Failure> {
     }
 }
 
-fn default_output(binary: &Path) -> PathBuf {
-    let stem = binary.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "provider".into());
-    binary.with_file_name(format!("{stem}.par.gz"))
-}
-
 fn create(a: CreateArgs) -> Outcome {
     if a.contract.trim().is_empty() {
         return Err(Failure::bad_input(anyhow!("--contract is empty")));
     }
     let target = a.target.clone().unwrap_or_else(archive::current_target);
     check_target(&target)?;
-    let mut binaries = vec![(target, read(&a.binary)?)];
+    let mut binaries = vec![(target, read_file(&a.binary)?)];
     for extra in &a.add {
         let (t, path) =
             extra.split_once('=').ok_or_else(|| Failure::bad_input(anyhow!("--add {extra}: expected TARGET=PATH")))?;
@@ -154,21 +128,26 @@ fn create(a: CreateArgs) -> Outcome {
         if binaries.iter().any(|(have, _)| have == t) {
             return Err(Failure::bad_input(anyhow!("target {t} is given twice")));
         }
-        binaries.push((t.to_owned(), read(Path::new(path))?));
+        binaries.push((t.to_owned(), read_file(Path::new(path))?));
     }
     let config_schema = match &a.schema {
         Some(path) => Some(
-            serde_json::from_slice::<serde_json::Value>(&read(path)?)
+            serde_json::from_slice::<serde_json::Value>(&read_file(path)?)
                 .map_err(|e| Failure::bad_input(anyhow!("{}: not JSON: {e}", path.display())))?,
         ),
         None => None,
     };
-    let (issuer, issuer_generated) = key_pair(a.issuer_seed.as_deref(), KeyPairType::Account, "issuer", "SA")?;
-    let (subject, subject_generated) = key_pair(a.subject_seed.as_deref(), KeyPairType::Service, "subject", "SV")?;
+    // Unlike `claims sign`, a blank seed (say, an empty LATTICE_ISSUER_SEED) means "generate one".
+    let keys = SigningKeys::load(
+        a.issuer_seed.as_deref().filter(|s| !s.trim().is_empty()),
+        a.subject_seed.as_deref().filter(|s| !s.trim().is_empty()),
+        KeyPairType::Service,
+        "SV",
+    )?;
     let claims = ProviderClaims {
         jti: nuid::next().to_string(),
         iat: unix_now(),
-        sub: subject.public_key(),
+        sub: keys.subject.public_key(),
         wascap: ProviderMetadata {
             name: Some(a.name.clone()),
             capid: a.contract.trim().to_owned(),
@@ -180,50 +159,33 @@ fn create(a: CreateArgs) -> Outcome {
         },
         ..Default::default()
     };
-    let output = a.output.clone().unwrap_or_else(|| default_output(&a.binary));
+    let output = a.output.clone().unwrap_or_else(|| default_output(&a.binary, "provider", ".par.gz"));
     let gzip = output.extension().is_none_or(|e| e != "par");
-    let par = archive::pack_targets(&binaries, claims, &issuer, gzip)
+    let par = archive::pack_targets(&binaries, claims, &keys.issuer, gzip)
         .map_err(|e| Failure::from(anyhow!("packing the archive: {e}")))?;
     std::fs::write(&output, &par).with_context(|| format!("writing {}", output.display()))?;
 
     let hashes: BTreeMap<&str, String> = binaries.iter().map(|(t, b)| (t.as_str(), sha256_upper(b))).collect();
-    let seed_of = |kp: &KeyPair| kp.seed().map_err(|e| Failure::from(anyhow!("reading a generated seed: {e}")));
     if a.json {
         let mut out = json!({
             "archive": output.display().to_string(),
-            "public_key": subject.public_key(),
-            "issuer": issuer.public_key(),
+            "public_key": keys.subject.public_key(),
+            "issuer": keys.issuer.public_key(),
             "contract": a.contract.trim(),
             "name": a.name,
             "targets": hashes,
         });
-        if issuer_generated {
-            out["issuer_seed"] = json!(seed_of(&issuer)?);
-        }
-        if subject_generated {
-            out["subject_seed"] = json!(seed_of(&subject)?);
-        }
+        keys.add_generated_seeds(&mut out)?;
         println!("{out}");
     } else {
         println!("packed {} -> {}", a.binary.display(), output.display());
-        println!("provider key {}", subject.public_key());
-        println!("issuer       {}", issuer.public_key());
+        println!("provider key {}", keys.subject.public_key());
+        println!("issuer       {}", keys.issuer.public_key());
         println!("contract     {}", a.contract.trim());
         for (t, h) in &hashes {
             println!("target       {t} {h}");
         }
-        if issuer_generated {
-            eprintln!(
-                "generated issuer seed (keep it secret, pass it with --issuer-seed to sign again): {}",
-                seed_of(&issuer)?
-            );
-        }
-        if subject_generated {
-            eprintln!(
-                "generated provider seed (keep it secret, pass it with --subject-seed to keep this provider's key): {}",
-                seed_of(&subject)?
-            );
-        }
+        keys.print_generated_seeds("provider", "provider")?;
     }
     Ok(())
 }
@@ -234,7 +196,7 @@ fn sha256_upper(bytes: &[u8]) -> String {
 }
 
 fn inspect(a: InspectArgs) -> Outcome {
-    let bytes = read(&a.archive)?;
+    let bytes = read_file(&a.archive)?;
     let contents = ArchiveContents::read(&bytes)
         .map_err(|e| Failure::bad_input(anyhow!("{}: not a provider archive: {e}", a.archive.display())))?;
     let claims = contents.decode_claims().map_err(|e| Failure::no(anyhow!("{}: {e}", a.archive.display())))?;
@@ -279,21 +241,12 @@ fn inspect(a: InspectArgs) -> Outcome {
         println!("issuer       {}", claims.iss);
         println!("contract     {}", meta.capid);
         println!("vendor       {}", meta.vendor);
-        let version = match (meta.ver.as_deref(), meta.rev) {
-            (Some(v), Some(r)) => format!("{v} (rev {r})"),
-            (Some(v), None) => v.to_owned(),
-            (None, Some(r)) => format!("rev {r}"),
-            (None, None) => "-".to_owned(),
-        };
-        println!("version      {version}");
+        println!("version      {}", version_text(meta.ver.as_deref(), meta.rev));
         for (t, info) in &targets {
             let mark = if info["matches"] == json!(true) { "" } else { " (does not match the claims)" };
             println!("target       {t} {}{mark}", info["hash"].as_str().unwrap_or_default());
         }
-        match &verdict {
-            Ok(_) => println!("valid        yes"),
-            Err(e) => println!("valid        no: {e}"),
-        }
+        print_validity(verdict.as_ref().err());
     }
     verdict.map(drop).map_err(|e| Failure::no(anyhow!("{}: {e}", a.archive.display())))
 }
