@@ -38,8 +38,11 @@ pub const DATA_CONTENT_TYPE: &str = "application/json";
 /// What 0.82 puts in `not_before_human` / `expires_human` of event claims, literally.
 pub const HUMAN_TIME_PLACEHOLDER: &str = "TODO";
 
-macro_rules! event_names {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+/// Declares every lattice event from one table (`Variant(DataType) => "wire_name"`): the
+/// [`EventName`] enum with its wire names, and the [`LatticeEvent`] enum that carries each
+/// event's typed data, so that the two cannot disagree.
+macro_rules! lattice_events {
+    ($($(#[$doc:meta])* $variant:ident($data:ty) => $name:literal,)*) => {
         /// The name of a lattice event (the `{name}` of its type and subject).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum EventName {
@@ -68,46 +71,77 @@ macro_rules! event_names {
                 }
             }
         }
+
+        /// A lattice event: its name and typed data.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum LatticeEvent {
+            $(#[doc = concat!("`", $name, "`: ")] $(#[$doc])* $variant($data),)*
+        }
+
+        impl LatticeEvent {
+            /// The event's name.
+            pub fn name(&self) -> EventName {
+                match self {
+                    $(LatticeEvent::$variant(_) => EventName::$variant,)*
+                }
+            }
+
+            /// The event's `data`, keys sorted at every level (as 0.82's `json!` builds it).
+            pub fn to_data(&self) -> Value {
+                let value = match self {
+                    $(LatticeEvent::$variant(data) => serde_json::to_value(data),)*
+                };
+                // These types have string keys only and plain fields: serializing cannot fail.
+                sorted(value.unwrap_or_default())
+            }
+
+            /// Type the `data` of an event called `name`.
+            pub fn from_data(name: EventName, data: Value) -> Result<Self, ControlError> {
+                Ok(match name {
+                    $(EventName::$variant => LatticeEvent::$variant(decode_data(data)?),)*
+                })
+            }
+        }
     };
 }
 
-event_names! {
+lattice_events! {
     /// An actor was started from 0 (or more instances were added): `count` is the new limit.
-    ActorsStarted => "actors_started",
+    ActorsStarted(ActorsStartedData) => "actors_started",
     /// An actor was scaled down or stopped.
-    ActorsStopped => "actors_stopped",
+    ActorsStopped(ActorsStoppedData) => "actors_stopped",
     /// An actor's `max_instances` changed.
-    ActorScaled => "actor_scaled",
+    ActorScaled(ActorScaledData) => "actor_scaled",
     /// Scaling an actor failed after the command was acked.
-    ActorScaleFailed => "actor_scale_failed",
+    ActorScaleFailed(ActorScaleFailedData) => "actor_scale_failed",
     /// Starting an actor failed after the command was acked.
-    ActorsStartFailed => "actors_start_failed",
+    ActorsStartFailed(ActorsStartFailedData) => "actors_start_failed",
     /// A provider started.
-    ProviderStarted => "provider_started",
+    ProviderStarted(ProviderStartedData) => "provider_started",
     /// A provider stopped.
-    ProviderStopped => "provider_stopped",
+    ProviderStopped(ProviderStoppedData) => "provider_stopped",
     /// Starting a provider failed after the command was acked.
-    ProviderStartFailed => "provider_start_failed",
+    ProviderStartFailed(ProviderStartFailedData) => "provider_start_failed",
     /// A link was stored.
-    LinkdefSet => "linkdef_set",
+    LinkdefSet(LinkdefEventData) => "linkdef_set",
     /// A link was deleted.
-    LinkdefDeleted => "linkdef_deleted",
+    LinkdefDeleted(LinkdefEventData) => "linkdef_deleted",
     /// A provider's health check passed after not passing (or for the first time).
-    HealthCheckPassed => "health_check_passed",
+    HealthCheckPassed(HealthCheckData) => "health_check_passed",
     /// A provider's health check failed after passing.
-    HealthCheckFailed => "health_check_failed",
+    HealthCheckFailed(HealthCheckData) => "health_check_failed",
     /// A provider's health check gave the same answer as the previous one.
-    HealthCheckStatus => "health_check_status",
+    HealthCheckStatus(HealthCheckData) => "health_check_status",
     /// A host started.
-    HostStarted => "host_started",
+    HostStarted(HostStartedData) => "host_started",
     /// A host stopped.
-    HostStopped => "host_stopped",
+    HostStopped(HostStoppedData) => "host_stopped",
     /// A host's periodic inventory.
-    HostHeartbeat => "host_heartbeat",
+    HostHeartbeat(HostInventory) => "host_heartbeat",
     /// A config key was set.
-    ConfigSet => "config_set",
+    ConfigSet(ConfigEventData) => "config_set",
     /// A config key was deleted.
-    ConfigDeleted => "config_deleted",
+    ConfigDeleted(ConfigEventData) => "config_deleted",
 }
 
 impl EventName {
@@ -271,260 +305,204 @@ impl CloudEvent {
 
 /// The claims summary in actor events.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorClaimsData {
     /// The actor's call alias (`null` when none).
-    #[serde(default)]
     pub call_alias: Option<String>,
     /// Capability contracts.
-    #[serde(default)]
     pub caps: Option<Vec<String>>,
     /// When the claims expire, human-readable (0.82: [`HUMAN_TIME_PLACEHOLDER`]).
-    #[serde(default)]
     pub expires_human: String,
     /// The account that signed the actor.
-    #[serde(default)]
     pub issuer: String,
     /// The actor's name.
-    #[serde(default)]
     pub name: Option<String>,
     /// When the claims become valid, human-readable (0.82: [`HUMAN_TIME_PLACEHOLDER`]).
-    #[serde(default)]
     pub not_before_human: String,
     /// The claims revision.
-    #[serde(default)]
     pub revision: Option<i32>,
     /// Tags.
-    #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// The actor's version.
-    #[serde(default)]
     pub version: Option<String>,
 }
 
 /// The claims summary in `provider_started` (`tags` is always `null` in 0.82).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderClaimsData {
     /// When the claims expire, human-readable.
-    #[serde(default)]
     pub expires_human: String,
     /// The account that signed the provider.
-    #[serde(default)]
     pub issuer: String,
     /// The provider's name.
-    #[serde(default)]
     pub name: Option<String>,
     /// When the claims become valid, human-readable.
-    #[serde(default)]
     pub not_before_human: String,
     /// Tags (always `null` from 0.82).
-    #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// The provider's version.
-    #[serde(default)]
     pub version: Option<String>,
 }
 
 /// `actors_started`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorsStartedData {
     /// Annotations of the scale request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// The actor's claims.
-    #[serde(default)]
     pub claims: ActorClaimsData,
     /// The new `max_instances`.
-    #[serde(default)]
     pub count: u64,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The reference it was started from.
-    #[serde(default)]
     pub image_ref: String,
     /// The actor's public key.
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `actors_stopped`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorsStoppedData {
     /// Annotations of the instances stopped.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// How many were stopped (the previous `max_instances` when stopping all).
-    #[serde(default)]
     pub count: u64,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The actor's reference.
-    #[serde(default)]
     pub image_ref: String,
     /// The actor's public key.
-    #[serde(default)]
     pub public_key: String,
     /// How many remain.
-    #[serde(default)]
     pub remaining: u64,
 }
 
 /// `actor_scaled`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorScaledData {
     /// Annotations of the scale request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// The actor's claims (0.82 sends them; older hosts did not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub claims: Option<ActorClaimsData>,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The actor's reference.
-    #[serde(default)]
     pub image_ref: String,
     /// The `max_instances` (0.82 reports the previous limit when scaling to 0).
-    #[serde(default)]
     pub max_instances: u64,
     /// The actor's public key.
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `actor_scale_failed` (`error` is the full error chain).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorScaleFailedData {
     /// Annotations of the scale request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// What went wrong.
-    #[serde(default)]
     pub error: String,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The actor's reference.
-    #[serde(default)]
     pub image_ref: String,
     /// The requested `max_instances`.
-    #[serde(default)]
     pub max_instances: u64,
     /// The actor's public key (empty if its claims could not be read).
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `actors_start_failed`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorsStartFailedData {
     /// Annotations of the request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// What went wrong.
-    #[serde(default)]
     pub error: String,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The actor's reference.
-    #[serde(default)]
     pub image_ref: String,
     /// The actor's public key (empty if its claims could not be read).
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `provider_started`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderStartedData {
     /// Annotations of the start request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// The provider's claims.
-    #[serde(default)]
     pub claims: ProviderClaimsData,
     /// The contract it implements.
-    #[serde(default)]
     pub contract_id: String,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The reference it was started from.
-    #[serde(default)]
     pub image_ref: String,
     /// The instance id (HostData `instance_id`).
-    #[serde(default)]
     pub instance_id: String,
     /// Its link name.
-    #[serde(default)]
     pub link_name: String,
     /// The provider's public key.
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `provider_start_failed`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderStartFailedData {
     /// What went wrong.
-    #[serde(default)]
     pub error: String,
     /// The requested link name.
-    #[serde(default)]
     pub link_name: String,
     /// The requested reference.
-    #[serde(default)]
     pub provider_ref: String,
 }
 
 /// `provider_stopped`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderStoppedData {
     /// Annotations of the start request.
-    #[serde(default)]
     pub annotations: AnnotationMap,
     /// The contract it implements.
-    #[serde(default)]
     pub contract_id: String,
     /// The host.
-    #[serde(default)]
     pub host_id: String,
     /// The instance id.
-    #[serde(default)]
     pub instance_id: String,
     /// Its link name.
-    #[serde(default)]
     pub link_name: String,
     /// The provider's public key.
-    #[serde(default)]
     pub public_key: String,
     /// Why it stopped.
-    #[serde(default)]
     pub reason: String,
 }
 
 /// `linkdef_set` and `linkdef_deleted`: the link plus its id (the `LINKDEF_` key suffix).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LinkdefEventData {
     /// The actor's public key.
-    #[serde(default)]
     pub actor_id: String,
     /// The contract.
-    #[serde(default)]
     pub contract_id: String,
     /// [`crate::storage::linkdef_hash`] of the link.
-    #[serde(default)]
     pub id: String,
     /// The link name.
-    #[serde(default)]
     pub link_name: String,
     /// The provider's public key.
-    #[serde(default)]
     pub provider_id: String,
     /// The link values.
-    #[serde(default)]
     pub values: BTreeMap<String, String>,
 }
 
@@ -543,170 +521,51 @@ impl From<&LinkDefinition> for LinkdefEventData {
 
 /// `health_check_passed`, `health_check_failed`, `health_check_status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HealthCheckData {
     /// The provider's contract.
-    #[serde(default)]
     pub contract_id: String,
     /// The provider's link name.
-    #[serde(default)]
     pub link_name: String,
     /// The provider's public key.
-    #[serde(default)]
     pub public_key: String,
 }
 
 /// `host_started`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostStartedData {
     /// Human-friendly host name.
-    #[serde(default)]
     pub friendly_name: String,
     /// Host labels.
-    #[serde(default)]
     pub labels: LabelMap,
     /// Always 0.
-    #[serde(default)]
     pub uptime_seconds: u64,
     /// Host software version.
-    #[serde(default)]
     pub version: String,
 }
 
 /// `host_stopped`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostStoppedData {
     /// Host labels.
-    #[serde(default)]
     pub labels: LabelMap,
 }
 
 /// `config_set` and `config_deleted`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConfigEventData {
     /// The entity.
-    #[serde(default)]
     pub entity_id: String,
     /// The key.
-    #[serde(default)]
     pub key: String,
 }
 
-/// A lattice event: its name and typed data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LatticeEvent {
-    /// `actors_started`.
-    ActorsStarted(ActorsStartedData),
-    /// `actors_stopped`.
-    ActorsStopped(ActorsStoppedData),
-    /// `actor_scaled`.
-    ActorScaled(ActorScaledData),
-    /// `actor_scale_failed`.
-    ActorScaleFailed(ActorScaleFailedData),
-    /// `actors_start_failed`.
-    ActorsStartFailed(ActorsStartFailedData),
-    /// `provider_started`.
-    ProviderStarted(ProviderStartedData),
-    /// `provider_stopped`.
-    ProviderStopped(ProviderStoppedData),
-    /// `provider_start_failed`.
-    ProviderStartFailed(ProviderStartFailedData),
-    /// `linkdef_set`.
-    LinkdefSet(LinkdefEventData),
-    /// `linkdef_deleted`.
-    LinkdefDeleted(LinkdefEventData),
-    /// `health_check_passed`.
-    HealthCheckPassed(HealthCheckData),
-    /// `health_check_failed`.
-    HealthCheckFailed(HealthCheckData),
-    /// `health_check_status`.
-    HealthCheckStatus(HealthCheckData),
-    /// `host_started`.
-    HostStarted(HostStartedData),
-    /// `host_stopped`.
-    HostStopped(HostStoppedData),
-    /// `host_heartbeat`: the host's inventory.
-    HostHeartbeat(HostInventory),
-    /// `config_set`.
-    ConfigSet(ConfigEventData),
-    /// `config_deleted`.
-    ConfigDeleted(ConfigEventData),
-}
-
-impl LatticeEvent {
-    /// The event's name.
-    pub fn name(&self) -> EventName {
-        match self {
-            LatticeEvent::ActorsStarted(_) => EventName::ActorsStarted,
-            LatticeEvent::ActorsStopped(_) => EventName::ActorsStopped,
-            LatticeEvent::ActorScaled(_) => EventName::ActorScaled,
-            LatticeEvent::ActorScaleFailed(_) => EventName::ActorScaleFailed,
-            LatticeEvent::ActorsStartFailed(_) => EventName::ActorsStartFailed,
-            LatticeEvent::ProviderStarted(_) => EventName::ProviderStarted,
-            LatticeEvent::ProviderStopped(_) => EventName::ProviderStopped,
-            LatticeEvent::ProviderStartFailed(_) => EventName::ProviderStartFailed,
-            LatticeEvent::LinkdefSet(_) => EventName::LinkdefSet,
-            LatticeEvent::LinkdefDeleted(_) => EventName::LinkdefDeleted,
-            LatticeEvent::HealthCheckPassed(_) => EventName::HealthCheckPassed,
-            LatticeEvent::HealthCheckFailed(_) => EventName::HealthCheckFailed,
-            LatticeEvent::HealthCheckStatus(_) => EventName::HealthCheckStatus,
-            LatticeEvent::HostStarted(_) => EventName::HostStarted,
-            LatticeEvent::HostStopped(_) => EventName::HostStopped,
-            LatticeEvent::HostHeartbeat(_) => EventName::HostHeartbeat,
-            LatticeEvent::ConfigSet(_) => EventName::ConfigSet,
-            LatticeEvent::ConfigDeleted(_) => EventName::ConfigDeleted,
-        }
-    }
-
-    /// The event's `data`, keys sorted at every level (as 0.82's `json!` builds it).
-    pub fn to_data(&self) -> Value {
-        let value = match self {
-            LatticeEvent::ActorsStarted(d) => serde_json::to_value(d),
-            LatticeEvent::ActorsStopped(d) => serde_json::to_value(d),
-            LatticeEvent::ActorScaled(d) => serde_json::to_value(d),
-            LatticeEvent::ActorScaleFailed(d) => serde_json::to_value(d),
-            LatticeEvent::ActorsStartFailed(d) => serde_json::to_value(d),
-            LatticeEvent::ProviderStarted(d) => serde_json::to_value(d),
-            LatticeEvent::ProviderStopped(d) => serde_json::to_value(d),
-            LatticeEvent::ProviderStartFailed(d) => serde_json::to_value(d),
-            LatticeEvent::LinkdefSet(d) | LatticeEvent::LinkdefDeleted(d) => serde_json::to_value(d),
-            LatticeEvent::HealthCheckPassed(d)
-            | LatticeEvent::HealthCheckFailed(d)
-            | LatticeEvent::HealthCheckStatus(d) => serde_json::to_value(d),
-            LatticeEvent::HostStarted(d) => serde_json::to_value(d),
-            LatticeEvent::HostStopped(d) => serde_json::to_value(d),
-            LatticeEvent::HostHeartbeat(d) => serde_json::to_value(d),
-            LatticeEvent::ConfigSet(d) | LatticeEvent::ConfigDeleted(d) => serde_json::to_value(d),
-        };
-        // These types have string keys only and plain fields: serializing cannot fail.
-        sorted(value.unwrap_or_default())
-    }
-
-    /// Type the `data` of an event called `name`.
-    pub fn from_data(name: EventName, data: Value) -> Result<Self, ControlError> {
-        fn de<T: DeserializeOwned>(data: Value) -> Result<T, ControlError> {
-            serde_json::from_value(data).map_err(|e| ControlError::decode("lattice event data", &e))
-        }
-        Ok(match name {
-            EventName::ActorsStarted => LatticeEvent::ActorsStarted(de(data)?),
-            EventName::ActorsStopped => LatticeEvent::ActorsStopped(de(data)?),
-            EventName::ActorScaled => LatticeEvent::ActorScaled(de(data)?),
-            EventName::ActorScaleFailed => LatticeEvent::ActorScaleFailed(de(data)?),
-            EventName::ActorsStartFailed => LatticeEvent::ActorsStartFailed(de(data)?),
-            EventName::ProviderStarted => LatticeEvent::ProviderStarted(de(data)?),
-            EventName::ProviderStopped => LatticeEvent::ProviderStopped(de(data)?),
-            EventName::ProviderStartFailed => LatticeEvent::ProviderStartFailed(de(data)?),
-            EventName::LinkdefSet => LatticeEvent::LinkdefSet(de(data)?),
-            EventName::LinkdefDeleted => LatticeEvent::LinkdefDeleted(de(data)?),
-            EventName::HealthCheckPassed => LatticeEvent::HealthCheckPassed(de(data)?),
-            EventName::HealthCheckFailed => LatticeEvent::HealthCheckFailed(de(data)?),
-            EventName::HealthCheckStatus => LatticeEvent::HealthCheckStatus(de(data)?),
-            EventName::HostStarted => LatticeEvent::HostStarted(de(data)?),
-            EventName::HostStopped => LatticeEvent::HostStopped(de(data)?),
-            EventName::HostHeartbeat => LatticeEvent::HostHeartbeat(de(data)?),
-            EventName::ConfigSet => LatticeEvent::ConfigSet(de(data)?),
-            EventName::ConfigDeleted => LatticeEvent::ConfigDeleted(de(data)?),
-        })
-    }
+/// Decode an event's `data` as the type its name calls for.
+fn decode_data<T: DeserializeOwned>(data: Value) -> Result<T, ControlError> {
+    serde_json::from_value(data).map_err(|e| ControlError::decode("lattice event data", &e))
 }
 
 /// Rebuild every object with its keys in sorted order (a no-op unless serde_json's

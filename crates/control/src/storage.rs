@@ -10,10 +10,9 @@
 //!   accept `tags`/`capabilities` as an array or a comma-joined string, and the short names
 //!   `caps`, `iss`, `rev`, `sub`; the key suffix must equal `subject`.
 
-use std::collections::BTreeMap;
-
 use data_encoding::HEXUPPER;
 use lattice_proto::{LatticeName, LinkDefinition};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -97,19 +96,29 @@ pub fn encode_linkdef(ld: &LinkDefinition) -> Vec<u8> {
 
 /// Decode a `LINKDEF_…` entry and check that its key matches its content.
 pub fn decode_linkdef(key: &str, value: &[u8]) -> Result<LinkDefinition, ControlError> {
-    let KvKey::Linkdef { id } = KvKey::parse(key) else {
-        return Err(ControlError::invalid("link definition entry", format!("key '{key}' is not a LINKDEF_ key")));
+    let names = ("link definition entry", "stored link definition");
+    decode_entry(key, LINKDEF_PREFIX, value, names, |id, ld: &LinkDefinition| {
+        let want = linkdef_hash(&ld.actor_id, &ld.contract_id, &ld.link_name);
+        if id == want { Ok(()) } else { Err(format!("linkdef hash mismatch: key {id}, content {want}")) }
+    })
+}
+
+/// Decode the JSON `value` stored under `key`, which must start with `prefix`; `check` then
+/// holds the rest of the key against the record. `entry` and `stored` are the names the
+/// errors use for the entry (wrong key, mismatch) and for its JSON (decode failure).
+fn decode_entry<T: DeserializeOwned>(
+    key: &str,
+    prefix: &str,
+    value: &[u8],
+    (entry, stored): (&'static str, &'static str),
+    check: impl FnOnce(&str, &T) -> Result<(), String>,
+) -> Result<T, ControlError> {
+    let Some(suffix) = key.strip_prefix(prefix) else {
+        return Err(ControlError::invalid(entry, format!("key '{key}' is not a {prefix} key")));
     };
-    let ld: LinkDefinition =
-        serde_json::from_slice(value).map_err(|e| ControlError::decode("stored link definition", &e))?;
-    let want = linkdef_hash(&ld.actor_id, &ld.contract_id, &ld.link_name);
-    if id != want {
-        return Err(ControlError::invalid(
-            "link definition entry",
-            format!("linkdef hash mismatch: key {id}, content {want}"),
-        ));
-    }
-    Ok(ld)
+    let record: T = serde_json::from_slice(value).map_err(|e| ControlError::decode(stored, &e))?;
+    check(suffix, &record).map_err(|reason| ControlError::invalid(entry, reason))?;
+    Ok(record)
 }
 
 /// An actor's claims as 0.82 stores them under `CLAIMS_{M…}`.
@@ -192,56 +201,42 @@ impl StoredClaims {
 
     /// Decode a `CLAIMS_…` entry and check that its key names the claims' subject.
     pub fn decode(key: &str, value: &[u8]) -> Result<Self, ControlError> {
-        let KvKey::Claims { subject } = KvKey::parse(key) else {
-            return Err(ControlError::invalid("claims entry", format!("key '{key}' is not a CLAIMS_ key")));
-        };
-        let claims: StoredClaims =
-            serde_json::from_slice(value).map_err(|e| ControlError::decode("stored claims", &e))?;
-        if claims.subject() != subject {
-            return Err(ControlError::invalid(
-                "claims entry",
-                format!("key names {subject} but the claims are about {}", claims.subject()),
-            ));
-        }
-        Ok(claims)
+        decode_entry(key, CLAIMS_PREFIX, value, ("claims entry", "stored claims"), |subject, claims: &StoredClaims| {
+            if claims.subject() == subject {
+                Ok(())
+            } else {
+                Err(format!("key names {subject} but the claims are about {}", claims.subject()))
+            }
+        })
     }
 
     /// The string map a `get.claims` reply carries for these claims: every field under its
     /// long and short name, lists comma-joined, a missing `config_schema` as `""`.
     pub fn to_claims_map(&self) -> ClaimsMap {
-        let mut map = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
-            map.insert(k.to_owned(), v.to_owned());
+        let mut map = ClaimsMap::new();
+        let mut put = |names: &[&str], value: &str| {
+            for name in names {
+                map.insert((*name).to_owned(), value.to_owned());
+            }
         };
-        match self {
+        let (issuer, name, revision, subject, version) = match self {
             StoredClaims::Actor(c) => {
-                let caps = c.capabilities.join(",");
-                put("call_alias", &c.call_alias);
-                put("caps", &caps);
-                put("capabilities", &caps);
-                put("iss", &c.issuer);
-                put("issuer", &c.issuer);
-                put("name", &c.name);
-                put("rev", &c.revision);
-                put("revision", &c.revision);
-                put("sub", &c.subject);
-                put("subject", &c.subject);
-                put("tags", &c.tags.join(","));
-                put("version", &c.version);
+                put(&["call_alias"], &c.call_alias);
+                put(&["caps", "capabilities"], &c.capabilities.join(","));
+                put(&["tags"], &c.tags.join(","));
+                (&c.issuer, &c.name, &c.revision, &c.subject, &c.version)
             }
             StoredClaims::Provider(c) => {
-                put("contract_id", &c.contract_id);
-                put("iss", &c.issuer);
-                put("issuer", &c.issuer);
-                put("name", &c.name);
-                put("rev", &c.revision);
-                put("revision", &c.revision);
-                put("sub", &c.subject);
-                put("subject", &c.subject);
-                put("version", &c.version);
-                put("config_schema", c.config_schema.as_deref().unwrap_or_default());
+                put(&["contract_id"], &c.contract_id);
+                put(&["config_schema"], c.config_schema.as_deref().unwrap_or_default());
+                (&c.issuer, &c.name, &c.revision, &c.subject, &c.version)
             }
-        }
+        };
+        put(&["iss", "issuer"], issuer);
+        put(&["name"], name);
+        put(&["rev", "revision"], revision);
+        put(&["sub", "subject"], subject);
+        put(&["version"], version);
         map
     }
 }

@@ -9,6 +9,8 @@
 //! Two directions, two rules:
 //! - **Replies** (what a host answers, what [`crate::CtlClient`] reads) decode leniently:
 //!   every field has a default, unknown fields are ignored, as the 0.33 client does.
+//!   `#[serde(default)]` on a struct fills a missing field from the struct's derived
+//!   `Default` (the field type's default); a field's own `default = "…"` wins over it.
 //! - **Requests** (what a host reads) decode strictly through [`decode_body`]: the body must
 //!   be a JSON *object* (0.82 accepted `[]` as a scale command with every field defaulted and
 //!   scaled the actor to 0; Lattice refuses it) and must pass [`CtlBody::validate`]. The
@@ -46,12 +48,11 @@ pub const UNSUPPORTED_SUBJECT: &str = "unsupported subject";
 /// The answer to every command: `{"accepted":true,"error":""}` or
 /// `{"accepted":false,"error":"…"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CtlOperationAck {
     /// Whether the host accepted the command (not whether the work has finished).
-    #[serde(default)]
     pub accepted: bool,
     /// Why it was not accepted; empty when it was.
-    #[serde(default)]
     pub error: String,
 }
 
@@ -97,45 +98,33 @@ impl From<&ControlError> for CtlOperationAck {
 /// Every key is always present, `js_domain` as `null` when there is none, as 0.82 sends it
 /// (fields in alphabetical order, the order of 0.82's `json!` map).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Host {
     /// Trusted cluster issuers, comma-joined (see [`Host::cluster_issuer_list`]).
-    #[serde(default)]
     pub cluster_issuers: String,
     /// URL of the control connection's NATS server.
-    #[serde(default)]
     pub ctl_host: String,
     /// Human-friendly host name.
-    #[serde(default)]
     pub friendly_name: String,
     /// The host's public key (`N…`).
-    #[serde(default)]
     pub id: String,
     /// The cluster key the host signs invocations with (`C…`).
-    #[serde(default)]
     pub issuer: String,
     /// JetStream domain, if any.
-    #[serde(default)]
     pub js_domain: Option<String>,
     /// Host labels.
-    #[serde(default)]
     pub labels: LabelMap,
     /// The lattice name (0.33 name of the field).
-    #[serde(default)]
     pub lattice: String,
     /// The lattice name (pre-0.33 name of the field; 0.82 sends both).
-    #[serde(default)]
     pub lattice_prefix: String,
     /// URL of the RPC connection's NATS server.
-    #[serde(default)]
     pub rpc_host: String,
     /// Uptime, human-readable (`2s`, `1h 3m 2s`).
-    #[serde(default)]
     pub uptime_human: String,
     /// Uptime in seconds.
-    #[serde(default)]
     pub uptime_seconds: u64,
     /// Host software version.
-    #[serde(default)]
     pub version: String,
 }
 
@@ -148,124 +137,111 @@ impl Host {
 
 /// The `get.{host}.inv` reply, and the data of the `host_heartbeat` event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostInventory {
     /// Actors running on the host.
-    #[serde(default)]
     pub actors: Vec<ActorDescription>,
     /// Providers running on the host.
-    #[serde(default)]
     pub providers: Vec<ProviderDescription>,
     /// The host's public key.
-    #[serde(default)]
     pub host_id: String,
     /// The host's cluster issuer key.
-    #[serde(default)]
     pub issuer: String,
     /// Human-friendly host name.
-    #[serde(default)]
     pub friendly_name: String,
     /// Host labels.
-    #[serde(default)]
     pub labels: LabelMap,
     /// Host software version.
-    #[serde(default)]
     pub version: String,
     /// Uptime, human-readable.
-    #[serde(default)]
     pub uptime_human: String,
     /// Uptime in seconds.
-    #[serde(default)]
     pub uptime_seconds: u64,
 }
 
 /// One actor in an inventory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorDescription {
     /// The actor's public key (`M…`).
-    #[serde(default, alias = "public_key")]
+    #[serde(alias = "public_key")]
     pub id: String,
     /// The reference it was started from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
     /// One entry per annotation set.
-    #[serde(default)]
     pub instances: Vec<ActorInstance>,
     /// The name from the actor's claims.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// One annotation set of a running actor.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorInstance {
     /// The annotations of the start/scale request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// The reference it was started from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
     /// A unique id for this entry.
-    #[serde(default)]
     pub instance_id: String,
     /// The claims revision.
-    #[serde(default)]
     pub revision: i32,
     /// The concurrency limit set by the last scale.
-    #[serde(default)]
     pub max_instances: u32,
 }
 
 /// One provider in an inventory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderDescription {
     /// The annotations of the start request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// The provider's public key (`V…`).
-    #[serde(default, alias = "public_key")]
+    #[serde(alias = "public_key")]
     pub id: String,
     /// The reference it was started from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
     /// The contract it implements.
-    #[serde(default)]
     pub contract_id: String,
     /// Its link name.
-    #[serde(default)]
     pub link_name: String,
     /// The name from its claims.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The claims revision.
-    #[serde(default)]
     pub revision: i32,
 }
 
 /// The `get.links` reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LinkDefinitionList {
     /// Every link in the lattice.
-    #[serde(default)]
     pub links: Vec<LinkDefinition>,
 }
 
 /// The `get.claims` reply: one string map per actor or provider (see
 /// [`crate::storage::StoredClaims::to_claims_map`] for the keys).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GetClaimsResponse {
     /// The claims maps.
-    #[serde(default)]
     pub claims: Vec<ClaimsMap>,
 }
 
 /// The `get.config.{entity}.{key}` reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GetConfigKeyResponse {
     /// Whether the key exists.
-    #[serde(default)]
     pub found: bool,
     /// The value's bytes (a JSON array of numbers, as 0.33 encodes `Vec<u8>`).
-    #[serde(default)]
     pub data: Vec<u8>,
 }
 
@@ -288,181 +264,167 @@ pub struct ScaleActorCommand {
 
 /// `cmd.{host}.sa`: stop an actor (by public key in 0.82; Lattice also takes its reference).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StopActorCommand {
     /// The actor's public key or reference.
-    #[serde(default)]
     pub actor_ref: String,
     /// Only stop the instances with these annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// The host the command is for.
-    #[serde(default)]
     pub host_id: String,
 }
 
 /// `cmd.{host}.lp`: launch a provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StartProviderCommand {
     /// Annotations identifying this deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// Opaque provider configuration (HostData `config_json`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub configuration: Option<String>,
     /// The host the command is for.
-    #[serde(default)]
     pub host_id: String,
     /// The link name to start the provider under.
     #[serde(default = "default_link_name")]
     pub link_name: String,
     /// The provider's reference (`file://…par.gz`).
-    #[serde(default)]
     pub provider_ref: String,
 }
 
 /// `cmd.{host}.sp`: stop a provider (by public key in 0.82; Lattice also takes its reference).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StopProviderCommand {
     /// Annotations of the deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// The provider's contract (ignored by 0.82).
-    #[serde(default)]
     pub contract_id: String,
     /// The host the command is for.
-    #[serde(default)]
     pub host_id: String,
     /// The provider's link name.
     #[serde(default = "default_link_name")]
     pub link_name: String,
     /// The provider's public key or reference.
-    #[serde(default)]
     pub provider_ref: String,
 }
 
 /// `cmd.{host}.upd`: replace a running actor with another reference.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UpdateActorCommand {
     /// The running actor's public key.
-    #[serde(default)]
     pub actor_id: String,
     /// Only update the instances with these annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<AnnotationMap>,
     /// The host the command is for.
-    #[serde(default)]
     pub host_id: String,
     /// The new reference.
-    #[serde(default)]
     pub new_actor_ref: String,
 }
 
 /// `cmd.{host}.stop`: stop the host. The 0.33 client sends `{"timeout":…}` alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StopHostCommand {
     /// The host the command is for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_id: Option<String>,
     /// How long the host may take to drain, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
 }
 
 /// `labels.{host}.put` and `labels.{host}.del`: one label (`value` is ignored on delete; the
 /// 0.33 client sends `""`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HostLabel {
     /// The label's key.
-    #[serde(default)]
     pub key: String,
     /// The label's value.
-    #[serde(default)]
     pub value: String,
 }
 
 /// `linkdefs.del`: which link to remove. Also accepts the full [`LinkDefinition`] the 0.33
 /// client sends (`provider_id` `""`, `values` `{}`): extra keys are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RemoveLinkDefinitionRequest {
     /// The actor's public key.
-    #[serde(default)]
     pub actor_id: String,
     /// The contract of the link.
-    #[serde(default)]
     pub contract_id: String,
     /// The link name.
-    #[serde(default)]
     pub link_name: String,
 }
 
 /// `auction.actor`: which hosts could run this actor?
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorAuctionRequest {
     /// The actor's reference.
-    #[serde(default)]
     pub actor_ref: String,
     /// Labels a bidding host must carry (always sent, `{}` when none).
-    #[serde(default)]
     pub constraints: ConstraintMap,
 }
 
 /// A host's bid in an actor auction.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ActorAuctionAck {
     /// The auctioned reference.
-    #[serde(default)]
     pub actor_ref: String,
     /// The bidding host.
-    #[serde(default)]
     pub host_id: String,
     /// The auction's constraints.
-    #[serde(default)]
     pub constraints: ConstraintMap,
 }
 
 /// `auction.provider`: which hosts could run this provider under this link name?
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderAuctionRequest {
     /// Labels a bidding host must carry (always sent, `{}` when none).
-    #[serde(default)]
     pub constraints: ConstraintMap,
     /// The link name.
     #[serde(default = "default_link_name")]
     pub link_name: String,
     /// The provider's reference.
-    #[serde(default)]
     pub provider_ref: String,
 }
 
 /// A host's bid in a provider auction.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderAuctionAck {
     /// The bidding host.
-    #[serde(default)]
     pub host_id: String,
     /// The auctioned link name.
-    #[serde(default)]
     pub link_name: String,
     /// The auctioned reference.
-    #[serde(default)]
     pub provider_ref: String,
     /// The auction's constraints.
-    #[serde(default)]
     pub constraints: ConstraintMap,
 }
 
 /// Credentials for one registry (`registries.put`). Lattice fetches no OCI images, but
 /// decodes the message so that it can answer it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RegistryCredential {
     /// Password for basic authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Token authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// User name for basic authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// The registry type; only `oci` exists.
     #[serde(rename = "registryType", default = "default_registry_type")]
@@ -550,102 +512,54 @@ fn actor_key(field: &str, value: &str) -> Result<(), String> {
     ActorKey::parse(value).map(drop).map_err(|e| format!("`{field}`: {e}"))
 }
 
-impl CtlBody for LinkDefinition {
-    const WHAT: &'static str = "link definition";
-
-    fn validate(&self) -> Result<(), String> {
-        actor_key("actor_id", &self.actor_id)?;
-        required("provider_id", &self.provider_id)?;
-        ProviderKey::parse(&self.provider_id).map_err(|e| format!("`provider_id`: {e}"))?;
-        required("contract_id", &self.contract_id)?;
-        link_name(&self.link_name)
-    }
+/// The rules of a body that names a provider: a non-empty `provider_ref` and a valid link name.
+fn provider_and_link(provider_ref: &str, link: &str) -> Result<(), String> {
+    required("provider_ref", provider_ref)?;
+    link_name(link)
 }
 
-impl CtlBody for RemoveLinkDefinitionRequest {
-    const WHAT: &'static str = "link definition removal";
-
-    fn validate(&self) -> Result<(), String> {
-        actor_key("actor_id", &self.actor_id)?;
-        required("contract_id", &self.contract_id)?;
-        link_name(&self.link_name)
-    }
+/// Implements [`CtlBody`] for each request body in the table: the name its errors use and,
+/// after `=>`, its [`CtlBody::validate`] rules, written over the decoded body (`|cmd| …`).
+macro_rules! ctl_bodies {
+    ($($body:ty: $what:literal $(=> |$this:ident| $rules:expr)?;)*) => {$(
+        impl CtlBody for $body {
+            const WHAT: &'static str = $what;
+            $(
+                fn validate(&self) -> Result<(), String> {
+                    let $this = self;
+                    $rules
+                }
+            )?
+        }
+    )*};
 }
 
-impl CtlBody for ScaleActorCommand {
-    const WHAT: &'static str = "scale actor command";
-
-    fn validate(&self) -> Result<(), String> {
-        required("actor_ref", &self.actor_ref)
-    }
-}
-
-impl CtlBody for StopActorCommand {
-    const WHAT: &'static str = "stop actor command";
-
-    fn validate(&self) -> Result<(), String> {
-        required("actor_ref", &self.actor_ref)
-    }
-}
-
-impl CtlBody for StartProviderCommand {
-    const WHAT: &'static str = "start provider command";
-
-    fn validate(&self) -> Result<(), String> {
-        required("provider_ref", &self.provider_ref)?;
-        link_name(&self.link_name)
-    }
-}
-
-impl CtlBody for StopProviderCommand {
-    const WHAT: &'static str = "stop provider command";
-
-    fn validate(&self) -> Result<(), String> {
-        required("provider_ref", &self.provider_ref)?;
-        link_name(&self.link_name)
-    }
-}
-
-impl CtlBody for UpdateActorCommand {
-    const WHAT: &'static str = "update actor command";
-
-    fn validate(&self) -> Result<(), String> {
-        required("actor_id", &self.actor_id)?;
-        required("new_actor_ref", &self.new_actor_ref)
-    }
-}
-
-impl CtlBody for StopHostCommand {
-    const WHAT: &'static str = "stop host command";
-}
-
-impl CtlBody for HostLabel {
-    const WHAT: &'static str = "host label";
-
-    fn validate(&self) -> Result<(), String> {
-        required("key", &self.key)
-    }
-}
-
-impl CtlBody for ActorAuctionRequest {
-    const WHAT: &'static str = "actor auction request";
-
-    fn validate(&self) -> Result<(), String> {
-        required("actor_ref", &self.actor_ref)
-    }
-}
-
-impl CtlBody for ProviderAuctionRequest {
-    const WHAT: &'static str = "provider auction request";
-
-    fn validate(&self) -> Result<(), String> {
-        required("provider_ref", &self.provider_ref)?;
-        link_name(&self.link_name)
-    }
-}
-
-impl CtlBody for RegistryCredentialMap {
-    const WHAT: &'static str = "registry credentials";
+ctl_bodies! {
+    LinkDefinition: "link definition" => |ld| {
+        actor_key("actor_id", &ld.actor_id)?;
+        required("provider_id", &ld.provider_id)?;
+        ProviderKey::parse(&ld.provider_id).map_err(|e| format!("`provider_id`: {e}"))?;
+        required("contract_id", &ld.contract_id)?;
+        link_name(&ld.link_name)
+    };
+    RemoveLinkDefinitionRequest: "link definition removal" => |req| {
+        actor_key("actor_id", &req.actor_id)?;
+        required("contract_id", &req.contract_id)?;
+        link_name(&req.link_name)
+    };
+    ScaleActorCommand: "scale actor command" => |cmd| required("actor_ref", &cmd.actor_ref);
+    StopActorCommand: "stop actor command" => |cmd| required("actor_ref", &cmd.actor_ref);
+    StartProviderCommand: "start provider command" => |cmd| provider_and_link(&cmd.provider_ref, &cmd.link_name);
+    StopProviderCommand: "stop provider command" => |cmd| provider_and_link(&cmd.provider_ref, &cmd.link_name);
+    UpdateActorCommand: "update actor command" => |cmd| {
+        required("actor_id", &cmd.actor_id)?;
+        required("new_actor_ref", &cmd.new_actor_ref)
+    };
+    StopHostCommand: "stop host command";
+    HostLabel: "host label" => |label| required("key", &label.key);
+    ActorAuctionRequest: "actor auction request" => |req| required("actor_ref", &req.actor_ref);
+    ProviderAuctionRequest: "provider auction request" => |req| provider_and_link(&req.provider_ref, &req.link_name);
+    RegistryCredentialMap: "registry credentials";
 }
 
 #[cfg(test)]
