@@ -67,8 +67,11 @@ pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
             "`wrk` is not installed: `apt-get install -y wrk` (Debian package wrk) and run the bench again"
         ))
     })?;
+    // The provider the host will start, found the way `lattice up` finds it; named by its
+    // full path in the manifest so the host runs exactly this one.
+    let provider = super::up::find_executable("lattice-httpserver")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let errors = runtime.block_on(bench_http(args, lattice, &wrk))?;
+    let errors = runtime.block_on(bench_http(args, lattice, &wrk, &provider))?;
     if errors > 0 {
         return Err(Failure::no(anyhow!("{errors} HTTP requests failed (see the cells above)")));
     }
@@ -221,7 +224,7 @@ fn per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option
     (requests > 0).then(|| bench::round1(used as f64 * TICK_US / requests as f64))
 }
 
-async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path) -> anyhow::Result<u64> {
+async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path, provider: &Path) -> anyhow::Result<u64> {
     let setup = bench::Setup::start(args)?;
     let url = setup.url.clone();
     let nats_pid = setup.broker_pid();
@@ -234,9 +237,11 @@ async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path) -> any
     let http_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let scratch = Scratch::new()?;
     let providers = format!(
-        "\n[[providers]]\nname = \"httpserver\"\npath = \"lattice-httpserver\"\ncontract = \"wasmcloud:httpserver\"\n\
+        "\n[[providers]]\nname = \"httpserver\"\npath = {}\ncontract = \"wasmcloud:httpserver\"\n\
          vendor = \"lattice\"\n\n[[links]]\nactor = \"echo\"\nprovider = \"httpserver\"\n\
-         values = {{ address = \"{http_addr}\" }}\n"
+         values = {{ address = \"{http_addr}\" }}\n",
+        // A JSON string is a valid TOML basic string (same quotes and escapes).
+        serde_json::Value::String(provider.display().to_string())
     );
     let manifest = HostProcess::echo_manifest(&scratch.0, args.actor.instances, &providers)?;
     let seed = ClusterSeed::generate();

@@ -338,7 +338,7 @@ fn load_manifest(args: &Args) -> Result<Option<Manifest>, Failure> {
 
 /// Find a provider executable named without a directory: next to this executable, then on
 /// `PATH`.
-fn find_executable(name: &str) -> Result<PathBuf, Failure> {
+pub(crate) fn find_executable(name: &str) -> Result<PathBuf, Failure> {
     let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(name)));
     if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
         return Ok(path.clone());
