@@ -169,8 +169,7 @@ fn bench_http_drives_wrk_through_the_http_provider_without_errors() {
         "1",
         "--warmup",
         "0",
-        "--payloads",
-        "1024",
+        // No --payloads: with --http the default is the 1 KiB cell.
         "--concurrency",
         "1,8",
     ]);
