@@ -47,17 +47,7 @@ impl CommandError {
     /// [`CommandError::Failed`] with an error's whole source chain (`a: b: c`), as 0.82's
     /// failure events carry it.
     pub fn failed(err: &(dyn std::error::Error + 'static)) -> Self {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(e) = source {
-            let next = e.to_string();
-            if !text.ends_with(&next) {
-                text.push_str(": ");
-                text.push_str(&next);
-            }
-            source = e.source();
-        }
-        CommandError::Failed(text)
+        CommandError::Failed(crate::error::chain(err))
     }
 }
 
