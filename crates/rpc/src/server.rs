@@ -411,7 +411,14 @@ impl<H: Handler> Shared<H> {
                 self.respond(msg.reply, InvocationResponse::failure(inv.id, text)).await;
                 continue;
             }
-            calls.push(Call { inv, reply: msg.reply, subject: msg.subject, deadline, headers: msg.headers, _permit: permit });
+            calls.push(Call {
+                inv,
+                reply: msg.reply,
+                subject: msg.subject,
+                deadline,
+                headers: msg.headers,
+                _permit: permit,
+            });
         }
 
         let verdicts = {
@@ -506,7 +513,8 @@ impl<H: Handler> Shared<H> {
         let id = request.id.clone();
         let operation = request.operation.clone();
         let started = Instant::now();
-        let run = AssertUnwindSafe(tracing::Instrument::instrument(self.handler.handle(request), span.clone())).catch_unwind();
+        let run = AssertUnwindSafe(tracing::Instrument::instrument(self.handler.handle(request), span.clone()))
+            .catch_unwind();
         let result = tokio::select! {
             biased;
             () = self.hard_stop.cancelled() => Err(Failure::Cancelled),

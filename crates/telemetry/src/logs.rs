@@ -99,9 +99,8 @@ impl LogSettings {
     pub fn filter(&self) -> EnvFilter {
         let base = match self.level {
             Some(level) => EnvFilter::new(level.directive()),
-            None => EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                EnvFilter::new(if self.is_json() { "info" } else { "warn" })
-            }),
+            None => EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(if self.is_json() { "info" } else { "warn" })),
         };
         ALWAYS.iter().filter_map(|d| d.parse().ok()).fold(base, EnvFilter::add_directive)
     }

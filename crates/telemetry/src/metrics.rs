@@ -105,12 +105,8 @@ impl Collector for RpcStatsCollector {
             ops().map(|(l, o)| (l, o.errors)),
         )?;
         let name = format!("{p}_call_duration_seconds");
-        let mut family = enc.encode_descriptor(
-            &name,
-            "Handler time per call, by operation.",
-            None,
-            MetricType::Histogram,
-        )?;
+        let mut family =
+            enc.encode_descriptor(&name, "Handler time per call, by operation.", None, MetricType::Histogram)?;
         for (labels, o) in ops() {
             let mut buckets: Vec<(f64, u64)> = LATENCY_BOUNDS.iter().copied().zip(o.latency_buckets).collect();
             buckets.push((f64::MAX, o.latency_buckets[LATENCY_BOUNDS.len()]));
@@ -160,7 +156,8 @@ mod tests {
     #[test]
     fn rpc_stats_become_counters_and_histograms() {
         let mut stats = ServerStats { dispatched: 4, ..Default::default() };
-        let mut op = OperationStats { requests: 3, errors: 1, processing_time: Duration::from_millis(3), ..Default::default() };
+        let mut op =
+            OperationStats { requests: 3, errors: 1, processing_time: Duration::from_millis(3), ..Default::default() };
         op.latency_buckets[3] = 3;
         stats.operations.insert("Echo.Ping".into(), op);
         stats.rejected.insert("bad_signature".into(), 2);
