@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -25,6 +24,8 @@ use super::up::{Up, counter_of, http_get};
 struct Span {
     service: String,
     name: String,
+    /// OTLP span kind: 2 server, 3 client.
+    kind: i32,
     trace_id: String,
     span_id: String,
     parent: String,
@@ -69,6 +70,7 @@ async fn receiver(listener: tokio::net::TcpListener, spans: Arc<Mutex<Vec<Span>>
                             spans.lock().unwrap().push(Span {
                                 service: service.clone(),
                                 name: s.name,
+                                kind: s.kind,
                                 trace_id: hex(&s.trace_id),
                                 span_id: hex(&s.span_id),
                                 parent: hex(&s.parent_span_id),
@@ -84,6 +86,10 @@ async fn receiver(listener: tokio::net::TcpListener, spans: Arc<Mutex<Vec<Span>>
         });
     }
 }
+
+/// OTLP span kinds.
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
 
 /// Whether `text` holds something shaped like an nkey seed (`S` + type + 56 base32).
 fn has_seed(text: &str) -> bool {
@@ -142,25 +148,27 @@ fn one_http_request_is_one_trace_and_json_logs_parse() {
     assert!(log.iter().any(|l| l.contains("\"provider\":\"kv default\"") && l.contains("\"timestamp\"")));
     assert!(!log.iter().any(|l| l.matches("\"timestamp\"").count() > 1), "a line with two timestamps");
 
-    // One trace: http.request → rpc.call → rpc.handle (host, actor) → rpc.call → rpc.handle (kv).
+    // One trace: http.request → rpc.call → rpc.handle (host, actor) → rpc.call → rpc.handle
+    // (kv). Exported spans are named after the request and the operation (`otel.name`).
     let spans = spans.lock().unwrap().clone();
     let root = spans
         .iter()
-        .find(|s| s.name == "http.request")
+        .find(|s| s.name == "GET /" && s.service == "lattice-httpserver")
         .unwrap_or_else(|| panic!("no http.request span among {spans:#?}"));
+    assert_eq!(root.kind, SERVER);
     assert!(root.parent.chars().all(|c| c == '0') || root.parent.is_empty(), "{root:?}");
     let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == root.trace_id).collect();
-    let child_of = |parent: &Span, name: &str, service: &str| -> Span {
+    let child_of = |parent: &Span, name: &str, kind: i32, service: &str| -> Span {
         trace
             .iter()
-            .find(|s| s.parent == parent.span_id && s.name == name && s.service == service)
+            .find(|s| s.parent == parent.span_id && s.name == name && s.kind == kind && s.service == service)
             .map(|s| (*s).clone())
             .unwrap_or_else(|| panic!("no {name} ({service}) under {parent:?} in {trace:#?}"))
     };
-    let call = child_of(root, "rpc.call", "lattice-httpserver");
-    let handle = child_of(&call, "rpc.handle", "lattice-host");
-    let kv_call = child_of(&handle, "rpc.call", "lattice-host");
-    let kv_handle = child_of(&kv_call, "rpc.handle", "lattice-kv");
+    let call = child_of(root, "HttpServer.HandleRequest", CLIENT, "lattice-httpserver");
+    let handle = child_of(&call, "HttpServer.HandleRequest", SERVER, "lattice-host");
+    let kv_call = child_of(&handle, "KeyValue.Increment", CLIENT, "lattice-host");
+    let kv_handle = child_of(&kv_call, "KeyValue.Increment", SERVER, "lattice-kv");
     assert_eq!(handle.attributes["operation"], "HttpServer.HandleRequest");
     assert_eq!(kv_handle.attributes["operation"], "KeyValue.Increment");
     for s in [&call, &handle, &kv_call, &kv_handle] {
