@@ -184,3 +184,138 @@ fn one_http_request_is_one_trace_and_json_logs_parse() {
         }
     }
 }
+
+/// Percent-encode a query-string value.
+fn encode_query(q: &str) -> String {
+    q.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"_-.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// `GET path` over plain HTTP/1.1; the body.
+fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// A real Prometheus (the Debian package), scraping `target` every second; stopped on drop.
+struct Prometheus {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: lattice-host\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run prometheus ({e}): install the Debian package `prometheus` (scripts/test.sh does)"));
+        // Its log names the port it really got: `msg="Listening on" address=127.0.0.1:PORT`.
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().unwrap_or_else(|| panic!("prometheus exited before listening")).unwrap();
+            if line.contains("msg=\"Listening on\"") {
+                break line.rsplit("address=").next().unwrap().trim().to_owned();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr, _dir: dir }
+    }
+
+    /// The value of an instant query's first sample, if any.
+    fn query(&self, q: &str) -> Option<String> {
+        let body = get(&self.addr, &format!("/api/v1/query?query={}", encode_query(q)));
+        let v: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+        v["data"]["result"][0]["value"][1].as_str().map(str::to_owned)
+    }
+
+    /// Wait (up to 30 s; Prometheus scrapes every second) until `q` answers `want`.
+    fn wait_for(&self, q: &str, want: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut last = None;
+        while std::time::Instant::now() < deadline {
+            last = self.query(q);
+            if last.as_deref() == Some(want) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("Prometheus answered {last:?} to {q}, expected {want}");
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        super::terminate(&mut self.child);
+    }
+}
+
+#[test]
+fn prometheus_counts_the_calls_and_the_forgeries() {
+    const CALLS: usize = 3;
+    const FORGED: usize = 2;
+    let server = NatsServer::start();
+    let state = tempfile::tempdir().unwrap();
+    let seed = lattice_proto::ClusterSeed::generate().seed();
+    let mut up = Up::spawn(
+        &["--demo", "--nats-url", &server.url(), "--http-port", "0", "--cluster-seed", &seed, "--metrics-addr", "127.0.0.1:0"],
+        state.path(),
+    );
+    let line = up.wait_for("lattice: metrics on http://");
+    let metrics = line.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    let counter = up.actor_key("counter");
+    let line = up.wait_for("http listener started");
+    let addr = line.split("address=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    up.wait_for_all(&["[kv default]", "actor linked"]);
+    for _ in 0..CALLS {
+        assert_eq!(http_get(&addr).0, 200);
+    }
+    // Forged: signed with a cluster key the host does not trust.
+    let (rt, rogue) = super::up::client(&server.url(), &lattice_proto::ClusterSeed::generate());
+    for _ in 0..FORGED {
+        let origin = lattice_proto::WasmCloudEntity::actor(&counter);
+        let err = rt
+            .block_on(rogue.call(origin, lattice_proto::WasmCloudEntity::actor(&counter), "HttpServer.HandleRequest", vec![]))
+            .unwrap_err();
+        assert!(matches!(err, lattice_rpc::RpcError::Rejected { .. }), "{err:?}");
+    }
+    // The host's own exposition first (exact), then what Prometheus scraped from it.
+    let text = get(&metrics, "/metrics");
+    let calls = format!("lattice_host_calls_total{{actor=\"{counter}\",operation=\"HttpServer.HandleRequest\"}} {CALLS}");
+    assert!(text.contains(&calls), "{calls} missing in\n{text}");
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+
+    let prometheus = Prometheus::start(&metrics);
+    prometheus.wait_for(
+        &format!("sum(lattice_host_calls_total{{actor=\"{counter}\",operation=\"HttpServer.HandleRequest\"}})"),
+        &CALLS.to_string(),
+    );
+    prometheus.wait_for(
+        &format!("sum(lattice_host_rejections_total{{actor=\"{counter}\",kind=\"unknown_issuer\"}})"),
+        &FORGED.to_string(),
+    );
+    prometheus.wait_for("lattice_host_linkdefs", "2");
+    prometheus.wait_for("min(lattice_host_nats_connected)", "1");
+    up.stop();
+}

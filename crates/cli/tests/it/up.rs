@@ -115,7 +115,7 @@ impl Up {
     }
 
     /// The public key in the `lattice: actor NAME is M…` progress line.
-    fn actor_key(&mut self, name: &str) -> ActorKey {
+    pub(crate) fn actor_key(&mut self, name: &str) -> ActorKey {
         let line = self.wait_for(&format!("lattice: actor {name} is "));
         ActorKey::parse(line.rsplit(' ').next().unwrap()).unwrap()
     }
@@ -203,7 +203,7 @@ fn actors_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actors").canonicalize().unwrap().to_string_lossy().into_owned()
 }
 
-fn client(url: &str, seed: &ClusterSeed) -> (tokio::runtime::Runtime, RpcClient) {
+pub(crate) fn client(url: &str, seed: &ClusterSeed) -> (tokio::runtime::Runtime, RpcClient) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let nats = rt.block_on(async_nats::connect(url)).unwrap();
     let _guard = rt.enter();
