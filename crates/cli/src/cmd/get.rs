@@ -55,15 +55,11 @@ impl CtlArgs {
     }
 }
 
-/// Connect to `--nats-url` with `--creds`, named `name` in the server's monitoring.
+/// Connect to `--nats-url` with `--creds` or `--nkey-seed-file`, named `name` in the server's monitoring.
 pub(crate) async fn connect(nats: &NatsArgs, name: &str) -> Result<async_nats::Client, Failure> {
-    let options = match &nats.creds {
-        Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
-            .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
-        None => async_nats::ConnectOptions::new(),
-    };
-    let client = options
+    let client = nats
+        .connect_options()
+        .await?
         .name(name)
         .connect(nats.nats_url.as_str())
         .await

@@ -46,6 +46,18 @@ pub(crate) struct Args {
     /// NATS credentials file of the control connection.
     #[arg(long, value_name = "FILE")]
     ctl_creds: Option<PathBuf>,
+    /// File holding the NATS user nkey seed (`SU…`) of both connections (the host role of
+    /// `lattice nats-config`).
+    #[arg(long, value_name = "FILE", env = "LATTICE_NKEY_SEED_FILE", conflicts_with_all = ["creds", "rpc_creds", "ctl_creds"])]
+    nkey_seed_file: Option<PathBuf>,
+    /// NATS user nkey seed file handed to the providers this host starts (the provider
+    /// role of `lattice nats-config`). Without it and --provider-creds, providers get the
+    /// RPC connection's own credentials.
+    #[arg(long, value_name = "FILE", conflicts_with = "provider_creds")]
+    provider_nkey_seed_file: Option<PathBuf>,
+    /// NATS credentials file handed to the providers this host starts.
+    #[arg(long, value_name = "FILE")]
+    provider_creds: Option<PathBuf>,
     /// The lattice to join.
     #[arg(long, env = "LATTICE_NAME", default_value = "default")]
     lattice: String,
@@ -111,7 +123,9 @@ fn init_logging() {
     );
 }
 
-/// Whether a NATS server answers at `url` (a quick connect with a short timeout).
+/// Whether a NATS server answers at `url` (a quick connect with a short timeout). One that
+/// refuses an anonymous login counts: it is there, it wants credentials (never start an
+/// open server next to a locked-down one).
 async fn reachable(url: &str) -> bool {
     let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
@@ -119,7 +133,11 @@ async fn reachable(url: &str) -> bool {
             drop(client.flush().await);
             true
         }
-        _ => false,
+        Ok(Err(e)) => matches!(
+            e.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+        ),
+        Err(_) => false,
     }
 }
 
@@ -142,14 +160,39 @@ async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
     .map_err(Failure::from)
 }
 
-async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
-    let options = match creds {
-        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
-            .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
-        None => async_nats::ConnectOptions::new(),
-    };
+async fn connect(
+    url: &str,
+    creds: Option<&Path>,
+    nkey_seed_file: Option<&Path>,
+    name: String,
+) -> Result<async_nats::Client, Failure> {
+    let options = crate::cmd::monitor::nats_auth(creds, nkey_seed_file).await?;
     Ok(options.name(name).connect(url).await.with_context(|| format!("connecting to NATS at {url}"))?)
+}
+
+/// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else
+/// what the RPC connection uses.
+fn provider_credentials(args: &Args, rpc_creds: Option<&Path>) -> Result<Option<Credentials>, Failure> {
+    let creds_file = |path: &Path| -> Result<Credentials, Failure> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Credentials::parse_creds(&text).map_err(Failure::bad_input)
+    };
+    let seed_file = |path: &Path| -> Result<Credentials, Failure> {
+        Ok(Credentials { jwt: String::new(), seed: crate::cmd::monitor::read_nkey_seed(path)? })
+    };
+    if let Some(path) = &args.provider_nkey_seed_file {
+        return seed_file(path).map(Some);
+    }
+    if let Some(path) = &args.provider_creds {
+        return creds_file(path).map(Some);
+    }
+    let own = match (rpc_creds, &args.nkey_seed_file) {
+        (Some(path), _) => creds_file(path)?,
+        (None, Some(path)) => seed_file(path)?,
+        (None, None) => return Ok(None),
+    };
+    progress("providers get this host's own NATS identity (give them their own with --provider-nkey-seed-file)");
+    Ok(Some(own))
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
@@ -193,8 +236,9 @@ async fn up(args: Args) -> Outcome {
     let ctl_url = args.ctl_url.clone().unwrap_or_else(|| nats_url.clone());
     let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
     let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
-    let rpc = connect(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
-    let ctl = connect(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
+    let nkey = args.nkey_seed_file.as_deref();
+    let rpc = connect(&rpc_url, rpc_creds, nkey, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect(&ctl_url, ctl_creds, nkey, format!("lattice-host {host_key} ctl")).await?;
 
     let mut builder = HostBuilder::new()
         .lattice(lattice)
@@ -217,9 +261,8 @@ async fn up(args: Args) -> Outcome {
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
     }
-    if let Some(path) = rpc_creds {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        builder = builder.rpc_credentials(Credentials::parse_creds(&text).map_err(Failure::bad_input)?);
+    if let Some(credentials) = provider_credentials(&args, rpc_creds)? {
+        builder = builder.rpc_credentials(credentials);
     }
     let host = builder.start().await.map_err(|e| match e {
         lattice_host::HostError::Config(_) => Failure::bad_input(e),
