@@ -57,14 +57,13 @@ impl CtlArgs {
 
 /// Connect to `--nats-url` with `--creds` or `--nkey-seed-file`, named `name` in the server's monitoring.
 pub(crate) async fn connect(nats: &NatsArgs, name: &str) -> Result<async_nats::Client, Failure> {
-    let client = nats
-        .connect_options()
-        .await?
+    let conn = lattice_rpc::NatsOptions::new(&nats.nats_url)
+        .auth(nats.auth()?)
         .name(name)
-        .connect(nats.nats_url.as_str())
+        .connect()
         .await
         .with_context(|| format!("connecting to NATS at {}", nats.nats_url))?;
-    Ok(client)
+    Ok(conn.client)
 }
 
 /// The exit code of a control-plane failure: a host's refusal or nobody answering is a

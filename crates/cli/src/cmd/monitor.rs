@@ -40,20 +40,22 @@ pub(crate) struct NatsArgs {
 }
 
 impl NatsArgs {
-    /// Connect options carrying `--creds` or `--nkey-seed-file` (exit 2 for a bad seed
-    /// file, 3 when it cannot be read).
-    pub(crate) async fn connect_options(&self) -> Result<async_nats::ConnectOptions, Failure> {
-        nats_auth(self.creds.as_deref(), self.nkey_seed_file.as_deref()).await
+    /// How to log in: `--creds` or `--nkey-seed-file` (exit 2 for a bad seed file, 3 when
+    /// it cannot be read).
+    pub(crate) fn auth(&self) -> Result<lattice_rpc::NatsAuth, Failure> {
+        nats_auth(self.creds.as_deref(), self.nkey_seed_file.as_deref())
     }
 
     /// Connect for watching (large subscription buffer, connection events), named `name`.
     pub(crate) async fn watch(&self, name: &str) -> Result<(async_nats::Client, lattice_monitor::NatsEvents), Failure> {
-        let (options, events) = lattice_monitor::nats::instrument(self.connect_options().await?.name(name));
-        let client = options
-            .connect(self.nats_url.as_str())
+        let nats = lattice_rpc::NatsOptions::new(&self.nats_url)
+            .auth(self.auth()?)
+            .name(name)
+            .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
+            .connect()
             .await
             .with_context(|| format!("connecting to NATS at {}", self.nats_url))?;
-        Ok((client, events))
+        Ok((nats.client, nats.events))
     }
 
     /// The validated lattice name (exit 2 when invalid).
@@ -73,17 +75,12 @@ pub(crate) fn read_nkey_seed(path: &Path) -> Result<String, Failure> {
     }
 }
 
-/// Connect options logging in with a credentials file or an nkey seed file (or neither).
-pub(crate) async fn nats_auth(
-    creds: Option<&Path>,
-    nkey_seed_file: Option<&Path>,
-) -> Result<async_nats::ConnectOptions, Failure> {
+/// Log in with a credentials file or an nkey seed file (or neither).
+pub(crate) fn nats_auth(creds: Option<&Path>, nkey_seed_file: Option<&Path>) -> Result<lattice_rpc::NatsAuth, Failure> {
     Ok(match (creds, nkey_seed_file) {
-        (Some(path), _) => async_nats::ConnectOptions::with_credentials_file(path)
-            .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
-        (None, Some(path)) => async_nats::ConnectOptions::with_nkey(read_nkey_seed(path)?),
-        (None, None) => async_nats::ConnectOptions::new(),
+        (Some(path), _) => lattice_rpc::NatsAuth::CredsFile(path.to_path_buf()),
+        (None, Some(path)) => lattice_rpc::NatsAuth::NkeySeed(read_nkey_seed(path)?),
+        (None, None) => lattice_rpc::NatsAuth::None,
     })
 }
 

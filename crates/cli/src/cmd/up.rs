@@ -166,8 +166,13 @@ async fn connect(
     nkey_seed_file: Option<&Path>,
     name: String,
 ) -> Result<async_nats::Client, Failure> {
-    let options = crate::cmd::monitor::nats_auth(creds, nkey_seed_file).await?;
-    Ok(options.name(name).connect(url).await.with_context(|| format!("connecting to NATS at {url}"))?)
+    let nats = lattice_rpc::NatsOptions::new(url)
+        .auth(crate::cmd::monitor::nats_auth(creds, nkey_seed_file)?)
+        .name(name)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    Ok(nats.client)
 }
 
 /// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else
