@@ -218,8 +218,18 @@ pub(crate) fn permissions(role: Role, lattice: &LatticeName) -> Permissions {
             let mut subscribe = vec![rpc_all, INBOX.into(), SERVICE_REPLIES.into()];
             subscribe.extend(events);
             subscribe.push(alerts.clone());
+            // Reading the lattice data (is a link put backed by a stored link?): lookups
+            // of single entries only, no consumers.
+            let data_stream = kv_stream(&data);
+            let publish = vec![
+                alerts,
+                js_api("STREAM.INFO", &data_stream),
+                js_api("STREAM.MSG.GET", &data_stream),
+                js_api("DIRECT.GET", &data_stream),
+                format!("{}.>", js_api("DIRECT.GET", &data_stream)),
+            ];
             Permissions {
-                publish_allow: vec![alerts],
+                publish_allow: publish,
                 subscribe_allow: subscribe,
                 subscribe_deny: vec![ANY_QUEUE.into()],
                 ..Permissions::default()
@@ -378,11 +388,18 @@ mod tests {
 
     #[test]
     fn only_trusted_roles_touch_jetstream_and_only_the_host_writes_lattice_data() {
-        for role in [Role::Caller, Role::Monitor, Role::Control] {
+        for role in [Role::Caller, Role::Control] {
             let p = permissions(role, &lattice());
             assert!(!p.publish_allow.iter().any(|s| s.starts_with('$')), "{role:?}");
             assert!(!p.allow_responses, "{role:?}");
         }
+        // The monitor reads single entries of the lattice data, nothing else of JetStream.
+        let monitor = permissions(Role::Monitor, &lattice());
+        assert!(!monitor.allow_responses);
+        for s in monitor.publish_allow.iter().filter(|s| s.starts_with('$')) {
+            assert!(s.contains("KV_LATTICEDATA_prod") && !s.contains("CREATE"), "{s}");
+        }
+        assert!(!may_publish(Role::Monitor, "$KV.LATTICEDATA_prod.LINKDEF_ABC"));
         assert!(may_publish(Role::Host, "$KV.LATTICEDATA_prod.LINKDEF_ABC"));
         assert!(may_publish(Role::Host, "$JS.API.STREAM.CREATE.KV_LATTICEDATA_prod"));
         assert!(!may_publish(Role::Provider, "$KV.LATTICEDATA_prod.LINKDEF_ABC"));
