@@ -354,14 +354,16 @@ fn a_caller_gets_through_none_of_the_side_doors() {
             stolen.push(conn.client.queue_subscribe(provider_subject.clone(), "rpc".into()).await.unwrap());
             conn.refused(&provider_subject).await;
         }
+        // (The monitor role may not publish, so no round trip through its inbox: its
+        // subscription is in effect by the time the first of the ten calls below is made,
+        // which follows another full HTTP call.)
         let mut watching = monitor.client.subscribe(actor_subject.clone()).await.unwrap();
-        lattice_rpc::barrier::round_trip(&host_role.client).await.unwrap();
-        lattice_rpc::barrier::round_trip(&provider.client).await.unwrap();
-        let start = demo.count();
+        monitor.client.flush().await.unwrap();
+        let start = tokio::task::block_in_place(|| demo.count());
         for i in 1..=10 {
             assert_eq!(tokio::task::block_in_place(|| demo.count()), start + i);
         }
-        for _ in 0..11 {
+        for _ in 0..10 {
             tokio::time::timeout(WAIT, watching.next()).await.expect("the monitor sees every call");
         }
         for mut sub in stolen {
@@ -436,4 +438,38 @@ fn a_caller_gets_through_none_of_the_side_doors() {
 async fn js_publish(client: &Client, subject: &str, payload: &'static str) {
     let js = async_nats::jetstream::new(client.clone());
     js.publish(subject.to_owned(), payload.into()).await.unwrap().await.unwrap();
+}
+
+#[test]
+fn seeds_are_kept_across_runs_and_bad_seed_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nats");
+    let out_arg = out.to_str().unwrap();
+    let keys = |run: std::process::Output| -> Vec<String> {
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let text = String::from_utf8(run.stdout).unwrap();
+        text.lines()
+            .filter_map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["public_key"].as_str().map(str::to_owned)
+            })
+            .collect()
+    };
+    let first = keys(lattice(&["nats-config", "--lattice", "prod", "--out", out_arg, "--json"], b""));
+    let second = keys(lattice(&["nats-config", "--lattice", "prod", "--out", out_arg, "--json"], b""));
+    assert_eq!(first.len(), 5);
+    assert_eq!(first, second, "a second run keeps the seeds");
+    // A seed file that is not a user seed: nats-config and every verb refuse it (exit 2).
+    std::fs::write(out.join("monitor.nk"), nkeys::KeyPair::new_server().seed().unwrap()).unwrap();
+    let run = lattice(&["nats-config", "--lattice", "prod", "--out", out_arg], b"");
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    let bad = out.join("monitor.nk");
+    let run =
+        lattice(&["get", "hosts", "--nats-url", "nats://127.0.0.1:1", "--nkey-seed-file", bad.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("not a NATS user seed"));
+    // The roles printed for the docs are the ones docs/SECURITY.md shows.
+    let md = lattice(&["nats-config", "--lattice", "{lattice}", "--markdown"], b"");
+    assert!(md.status.success());
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/SECURITY.md")).unwrap();
+    assert!(doc.contains(&String::from_utf8(md.stdout).unwrap()));
 }
