@@ -100,9 +100,16 @@ pub(crate) fn callers_account(lattice: &LatticeName) -> String {
 /// `*` is one token, so provider control subjects (`….linkdefs.put`, `.health`,
 /// `.shutdown`) are not among them.
 pub(crate) fn caller_request_subjects(lattice: &LatticeName) -> Vec<String> {
+    let (actors, providers) = invocation_subjects(lattice);
+    vec![actors, providers]
+}
+
+/// `wasmbus.rpc.{lattice}.*` (actor invocations) and `wasmbus.rpc.{lattice}.*.*`
+/// (provider invocations), from the RPC plane's wildcard.
+fn invocation_subjects(lattice: &LatticeName) -> (String, String) {
     let base = subject::rpc_wildcard(lattice).into_string();
     let prefix = base.trim_end_matches('>');
-    vec![format!("{prefix}*"), format!("{prefix}*.*")]
+    (format!("{prefix}*"), format!("{prefix}*.*"))
 }
 
 /// NATS' own inbox prefix (async-nats replies, JetStream acks and deliveries).
@@ -163,8 +170,7 @@ fn obj_subjects(bucket: &str) -> String {
 /// What `role` may do on `lattice`.
 pub(crate) fn permissions(role: Role, lattice: &LatticeName) -> Permissions {
     let rpc_all = subject::rpc_wildcard(lattice).into_string();
-    let [rpc_actors, rpc_providers] = <[String; 2]>::try_from(caller_request_subjects(lattice))
-        .unwrap_or_else(|_| unreachable!("two request subjects"));
+    let (rpc_actors, rpc_providers) = invocation_subjects(lattice);
     let provider_control = format!("{rpc_providers}.>");
     let ctl_all = format!("{}.>", subjects::ctl_prefix(lattice));
     let events = [subjects::events(lattice), subjects::events_wildcard(lattice)];
