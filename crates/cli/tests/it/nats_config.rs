@@ -15,6 +15,7 @@ use lattice_proto::ClusterSeed;
 use lattice_test_support::NatsServer;
 
 use super::lattice;
+use super::monitor::Watcher;
 use super::up::{Up, counter_of, http_get};
 
 const LATTICE: &str = "default";
@@ -266,6 +267,34 @@ fn the_generated_config_runs_the_whole_demo() {
     assert!(!anonymous.status.success());
     assert!(String::from_utf8_lossy(&anonymous.stderr).contains("error:"));
     assert_eq!(demo.count(), first + 3);
+    // The monitor with the monitor role: it sees the caller's calls (through the callers'
+    // account) and alerts on a forged one, publishing the alert on its subject.
+    let monitor_seed = demo.generated.seed_arg("monitor");
+    let issuer = demo.seed.public_key().to_string();
+    let mut monitor = Watcher::spawn(&[
+        "monitor",
+        "--issuer",
+        &issuer,
+        "--json",
+        "--nats-url",
+        &url,
+        "--nkey-seed-file",
+        &monitor_seed,
+        "--reply-prefix",
+        "_INBOX",
+        "--reply-prefix",
+        "_R_",
+    ]);
+    monitor.wait_stderr("listening on", WAIT);
+    runtime().block_on(async {
+        let caller = demo.conn("caller").await;
+        caller.client.publish(format!("wasmbus.rpc.{LATTICE}.{actor}"), "forged".into()).await.unwrap();
+        caller.client.flush().await.unwrap();
+    });
+    let alert: serde_json::Value = serde_json::from_str(&monitor.stdout_lines(1, WAIT)[0]).unwrap();
+    assert_eq!(alert["kind"], "malformed", "{alert}");
+    assert_eq!(demo.count(), first + 4);
+    drop(monitor);
     // Legitimate traffic tripped no permission: only the deliberate wrong-role attempt did.
     let violations = demo.generated.violations();
     assert!(violations.iter().all(|l| l.contains("lattice-get")), "{violations:#?}");
