@@ -52,7 +52,7 @@ pub(crate) struct Args {
     nkey_seed_file: Option<PathBuf>,
     /// NATS user nkey seed file handed to the providers this host starts (the provider
     /// role of `lattice nats-config`). Without it and --provider-creds, providers get the
-    /// RPC connection's own credentials.
+    /// RPC connection's credentials file, if any (never the host's --nkey-seed-file).
     #[arg(long, value_name = "FILE", conflicts_with = "provider_creds")]
     provider_nkey_seed_file: Option<PathBuf>,
     /// NATS credentials file handed to the providers this host starts.
@@ -175,29 +175,29 @@ async fn connect(
     Ok(nats.client)
 }
 
-/// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else
-/// what the RPC connection uses.
+/// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else the
+/// RPC connection's credentials file (as 0.82), but never the host's own nkey seed.
 fn provider_credentials(args: &Args, rpc_creds: Option<&Path>) -> Result<Option<Credentials>, Failure> {
     let creds_file = |path: &Path| -> Result<Credentials, Failure> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Credentials::parse_creds(&text).map_err(Failure::bad_input)
     };
-    let seed_file = |path: &Path| -> Result<Credentials, Failure> {
-        Ok(Credentials { jwt: String::new(), seed: crate::cmd::monitor::read_nkey_seed(path)? })
-    };
     if let Some(path) = &args.provider_nkey_seed_file {
-        return seed_file(path).map(Some);
+        return Ok(Some(Credentials { jwt: String::new(), seed: crate::cmd::monitor::read_nkey_seed(path)? }));
     }
     if let Some(path) = &args.provider_creds {
         return creds_file(path).map(Some);
     }
-    let own = match (rpc_creds, &args.nkey_seed_file) {
-        (Some(path), _) => creds_file(path)?,
-        (None, Some(path)) => seed_file(path)?,
-        (None, None) => return Ok(None),
-    };
-    progress("providers get this host's own NATS identity (give them their own with --provider-nkey-seed-file)");
-    Ok(Some(own))
+    match (rpc_creds, &args.nkey_seed_file) {
+        // As 0.82: providers get the RPC connection's credentials file.
+        (Some(path), _) => creds_file(path).map(Some),
+        // Never the host role's own seed: providers would get the host's permissions.
+        (None, Some(_)) => {
+            progress("providers get no NATS identity (give them the provider role's with --provider-nkey-seed-file)");
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
