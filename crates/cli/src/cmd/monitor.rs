@@ -48,14 +48,9 @@ impl NatsArgs {
 
     /// Connect for watching (large subscription buffer, connection events), named `name`.
     pub(crate) async fn watch(&self, name: &str) -> Result<(async_nats::Client, lattice_monitor::NatsEvents), Failure> {
-        let nats = lattice_rpc::NatsOptions::new(&self.nats_url)
-            .auth(self.auth()?)
-            .name(name)
-            .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
-            .connect()
+        Ok(lattice_monitor::nats::connect_with_auth(&self.nats_url, self.auth()?, name)
             .await
-            .with_context(|| format!("connecting to NATS at {}", self.nats_url))?;
-        Ok((nats.client, nats.events))
+            .map_err(anyhow::Error::from)?)
     }
 
     /// The validated lattice name (exit 2 when invalid).
