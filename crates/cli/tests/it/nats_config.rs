@@ -502,3 +502,32 @@ fn seeds_are_kept_across_runs_and_bad_seed_files_are_refused() {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/SECURITY.md")).unwrap();
     assert!(doc.contains(&String::from_utf8(md.stdout).unwrap()));
 }
+
+/// `lattice up --nkey-seed-file` alone: the host never hands its own seed to providers (they
+/// get no identity and are refused), and `--demo` does not start an open nats-server next to
+/// the locked one it found.
+#[test]
+fn the_host_seed_is_never_handed_to_providers() {
+    let generated = Generated::start();
+    let state = tempfile::tempdir().unwrap();
+    let host = generated.seed_arg("host");
+    let url = generated.server.url();
+    let mut up =
+        Up::spawn(&["--demo", "--nats-url", &url, "--http-port", "0", "--nkey-seed-file", &host], state.path());
+    up.wait_for("providers get no NATS identity");
+    // The providers try without credentials and are turned away.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = generated.server.log_path().unwrap();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().any(|l| l.contains("lattice-provider") && l.contains("authentication error")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no provider was refused; server log:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = up.log();
+    assert!(!lines.iter().any(|l| l.contains("starting one")), "{lines:#?}");
+    // The host itself is in, with its role.
+    assert!(lines.iter().any(|l| l.contains(&format!("NATS {url}"))), "{lines:#?}");
+}
