@@ -152,8 +152,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The demo on a server running the generated config, every part with its own role.
 struct Demo {
-    generated: Generated,
+    // Fields drop in order: the host (and its providers) before the server.
     up: Up,
+    generated: Generated,
     _state: tempfile::TempDir,
     http: String,
     seed: ClusterSeed,
@@ -188,7 +189,7 @@ impl Demo {
         let http = line.split("address=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
         up.wait_ready();
         up.wait_for_all(&["[kv default]", "actor linked"]);
-        Self { generated, up, _state: state, http, seed }
+        Self { up, generated, _state: state, http, seed }
     }
 
     fn url(&self) -> String {
