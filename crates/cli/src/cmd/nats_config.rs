@@ -57,6 +57,7 @@ pub(crate) fn seed_file(dir: &Path, role: Role) -> PathBuf {
 fn load_or_create_seed(path: &Path) -> Result<KeyPair, Failure> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            warn_if_readable_by_others(path);
             let pair = KeyPair::from_seed(text.trim())
                 .map_err(|e| Failure::bad_input(anyhow!("{}: not an nkey seed: {e}", path.display())))?;
             if pair.key_pair_type() != KeyPairType::User {
@@ -77,6 +78,37 @@ fn load_or_create_seed(path: &Path) -> Result<KeyPair, Failure> {
         }
         Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display())).into()),
     }
+}
+
+/// A kept seed file that others may read gets a warning (it is not changed).
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!("warning: {} is readable by others (mode {mode:o}); chmod 600 it", path.display());
+        }
+    }
+}
+
+/// Write `text` to `path` through a fresh file renamed over it (never writing through a
+/// symlink that stands at `path`).
+fn replace_file(path: &Path, text: &str) -> Result<(), Failure> {
+    let tmp = path.with_extension("conf.tmp");
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow::Error::from(e).context(format!("removing {}", tmp.display())).into()),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<(), Failure> {
@@ -117,7 +149,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let store_dir = args.store_dir.as_ref().map(|p| p.display().to_string());
     let text = nats_roles::render(&lattice, &users, store_dir.as_deref());
     let config = dir.join(CONFIG_FILE);
-    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    replace_file(&config, &text)?;
     lines.push(if args.json {
         json!({"config": config, "lattice": lattice.as_str()}).to_string()
     } else {
