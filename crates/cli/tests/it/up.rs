@@ -100,8 +100,13 @@ impl Up {
         }
     }
 
+    /// The log lines so far.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Wait for the `lattice: host N… ready` line (everything in the manifest started).
-    fn wait_ready(&mut self) {
+    pub(crate) fn wait_ready(&mut self) {
         let deadline = Instant::now() + START;
         loop {
             let ready = |l: &String| l.starts_with("lattice: host ") && l.ends_with(" ready");
