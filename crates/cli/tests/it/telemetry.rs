@@ -188,7 +188,9 @@ fn one_http_request_is_one_trace_and_json_logs_parse() {
 /// Percent-encode a query-string value.
 fn encode_query(q: &str) -> String {
     q.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"_-.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_-.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect()
 }
 
@@ -229,7 +231,9 @@ impl Prometheus {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run prometheus ({e}): install the Debian package `prometheus` (scripts/test.sh does)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run prometheus ({e}): install the Debian package `prometheus` (scripts/test.sh does)")
+            });
         // Its log names the port it really got: `msg="Listening on" address=127.0.0.1:PORT`.
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let addr = loop {
@@ -279,7 +283,17 @@ fn prometheus_counts_the_calls_and_the_forgeries() {
     let state = tempfile::tempdir().unwrap();
     let seed = lattice_proto::ClusterSeed::generate().seed();
     let mut up = Up::spawn(
-        &["--demo", "--nats-url", &server.url(), "--http-port", "0", "--cluster-seed", &seed, "--metrics-addr", "127.0.0.1:0"],
+        &[
+            "--demo",
+            "--nats-url",
+            &server.url(),
+            "--http-port",
+            "0",
+            "--cluster-seed",
+            &seed,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
         state.path(),
     );
     let line = up.wait_for("lattice: metrics on http://");
@@ -296,13 +310,19 @@ fn prometheus_counts_the_calls_and_the_forgeries() {
     for _ in 0..FORGED {
         let origin = lattice_proto::WasmCloudEntity::actor(&counter);
         let err = rt
-            .block_on(rogue.call(origin, lattice_proto::WasmCloudEntity::actor(&counter), "HttpServer.HandleRequest", vec![]))
+            .block_on(rogue.call(
+                origin,
+                lattice_proto::WasmCloudEntity::actor(&counter),
+                "HttpServer.HandleRequest",
+                vec![],
+            ))
             .unwrap_err();
         assert!(matches!(err, lattice_rpc::RpcError::Rejected { .. }), "{err:?}");
     }
     // The host's own exposition first (exact), then what Prometheus scraped from it.
     let text = get(&metrics, "/metrics");
-    let calls = format!("lattice_host_calls_total{{actor=\"{counter}\",operation=\"HttpServer.HandleRequest\"}} {CALLS}");
+    let calls =
+        format!("lattice_host_calls_total{{actor=\"{counter}\",operation=\"HttpServer.HandleRequest\"}} {CALLS}");
     assert!(text.contains(&calls), "{calls} missing in\n{text}");
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
 
