@@ -44,6 +44,8 @@ pub struct HostBuilder {
     js_domain: Option<String>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
+    allow_file_load: bool,
+    trusted_issuers: Option<Vec<lattice_proto::AccountKey>>,
 }
 
 impl HostBuilder {
@@ -160,6 +162,20 @@ impl HostBuilder {
         self
     }
 
+    /// Let the control interface start local files (`--allow-file-load`; default off, as
+    /// 0.82). Manifests and [`crate::Host`] calls may always name files.
+    pub fn allow_file_load(mut self, allow: bool) -> Self {
+        self.allow_file_load = allow;
+        self
+    }
+
+    /// Load only modules and provider archives signed by these accounts (default: any
+    /// valid signature, with a warning at start).
+    pub fn trusted_issuers(mut self, issuers: impl IntoIterator<Item = lattice_proto::AccountKey>) -> Self {
+        self.trusted_issuers = Some(issuers.into_iter().collect());
+        self
+    }
+
     /// The `host_heartbeat` interval (default 30 s; zero turns it off).
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat = Some(interval);
@@ -206,6 +222,8 @@ impl HostBuilder {
             js_domain: self.js_domain.take(),
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
+            allow_file_load: self.allow_file_load,
+            trusted_issuers: self.trusted_issuers.take(),
         };
         Ok((config, host_kp))
     }
@@ -257,6 +275,8 @@ impl HostBuilder {
             calls,
             actors: tokio::sync::Mutex::default(),
             providers: tokio::sync::Mutex::default(),
+            starting_providers: std::sync::Mutex::default(),
+            control_starts: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::host::MAX_CONTROL_STARTS)),
             labels: RwLock::new(labels),
             started: Instant::now(),
             tracker,
@@ -274,6 +294,9 @@ impl HostBuilder {
                 .await
                 .map_err(|e| HostError::nats("start the control interface", e))?;
         *host.inner.control.lock().unwrap_or_else(PoisonError::into_inner) = Some(control);
+        if host.config().trusted_issuers.is_none() {
+            tracing::warn!("{}", crate::load_policy::UNRESTRICTED_ISSUERS_WARNING);
+        }
         tracing::info!(host = %host.key(), lattice = %host.lattice(), issuer = %host.cluster_key(), "host started");
         Ok(host)
     }

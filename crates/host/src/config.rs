@@ -137,6 +137,12 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).
     pub heartbeat: Duration,
+    /// Whether the control interface may start local files (`--allow-file-load`; default
+    /// off, as 0.82). Manifests may always name files.
+    pub allow_file_load: bool,
+    /// The only accounts whose modules and provider archives are loaded
+    /// (`--trusted-issuers`); `None`: any valid signature (0.82's default).
+    pub trusted_issuers: Option<Vec<lattice_proto::AccountKey>>,
 }
 
 /// The built-in labels 0.82 gives every host: `hostcore.arch`, `hostcore.os`,
