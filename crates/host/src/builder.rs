@@ -261,9 +261,11 @@ impl HostBuilder {
         let mut labels = config::builtin_labels();
         labels.extend(config.labels.clone());
         let friendly_name = format!("lattice-{}", key.as_str()[1..7].to_ascii_lowercase());
+        let state = StateDir::new(&config.state_dir);
+        state.prepare()?;
         let inner = Arc::new(HostInner {
             issuers: TrustedIssuers::new(&config.cluster_issuers),
-            state: StateDir::new(&config.state_dir),
+            state,
             config,
             key,
             friendly_name,

@@ -175,7 +175,12 @@ pub fn default_state_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(home).join(".local/state/lattice");
     }
-    std::env::temp_dir().join("lattice-state")
+    let fallback = std::env::temp_dir().join("lattice-state");
+    tracing::warn!(
+        path = %fallback.display(),
+        "no LATTICE_STATE_DIR, XDG_STATE_HOME or HOME: keeping host state in the temporary directory (it is checked to be private to this user)"
+    );
+    fallback
 }
 
 #[cfg(test)]

@@ -246,10 +246,13 @@ async fn up(args: Args) -> Outcome {
         other => Failure::from(anyhow::Error::from(other)),
     })?;
     if host.cluster_seed_generated() {
+        // The seed itself never goes to the terminal (or any log collector): a 0600 file.
+        let state = lattice_host::state_dir::StateDir::new(&host.config().state_dir);
+        let path = state.store_cluster_seed(&host.cluster_seed().seed()).map_err(anyhow::Error::from)?;
         progress(format!(
-            "generated cluster seed {} (issuer {}): give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) to join",
-            host.cluster_seed().seed(),
-            host.cluster_key()
+            "generated cluster seed (issuer {}), saved to {}: give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) from that file to join",
+            host.cluster_key(),
+            path.display()
         ));
     }
     progress(format!("host {} started in lattice {} (NATS {rpc_url})", host.key(), host.lattice()));
