@@ -100,6 +100,11 @@ impl Up {
         }
     }
 
+    /// The log lines so far.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Wait for the `lattice: host N… ready` line (everything in the manifest started).
     pub(crate) fn wait_ready(&mut self) {
         let deadline = Instant::now() + START;
@@ -161,7 +166,7 @@ pub(crate) fn http_get(addr: &str) -> (u16, String) {
     (status, body)
 }
 
-fn counter_of(body: &str) -> i64 {
+pub(crate) fn counter_of(body: &str) -> i64 {
     let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{body:?}: {e}"));
     v["counter"].as_i64().unwrap()
 }
