@@ -19,13 +19,17 @@
 //! - [`storage`] — `LATTICEDATA_{lattice}` keys (`LINKDEF_{sha256}`, `CLAIMS_{pk}`) and records.
 //! - [`client`] — [`CtlClient`] over the control connection, with [`ControlError`].
 //!
+//! - [`stored_links`] — reads one `LINKDEF_…` entry back from the stream leader, so a
+//!   provider (or the monitor) can tell a host's link put from a forged one.
+//!
 //! What this crate refuses to do: read the clock or make ids (event time and id are
-//! arguments), touch the RPC connection, or do KV I/O (the host owns the bucket).
+//! arguments), or write the KV bucket (the host owns it; [`stored_links`] only reads).
 
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod storage;
+pub mod stored_links;
 pub mod subjects;
 pub mod types;
 

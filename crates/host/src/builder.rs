@@ -45,6 +45,8 @@ pub struct HostBuilder {
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
     observability: config::Observability,
+    allow_file_load: bool,
+    trusted_issuers: Option<Vec<lattice_proto::AccountKey>>,
 }
 
 impl HostBuilder {
@@ -161,6 +163,20 @@ impl HostBuilder {
         self
     }
 
+    /// Let the control interface start local files (`--allow-file-load`; default off, as
+    /// 0.82). Manifests and [`crate::Host`] calls may always name files.
+    pub fn allow_file_load(mut self, allow: bool) -> Self {
+        self.allow_file_load = allow;
+        self
+    }
+
+    /// Load only modules and provider archives signed by these accounts (default: any
+    /// valid signature, with a warning at start).
+    pub fn trusted_issuers(mut self, issuers: impl IntoIterator<Item = lattice_proto::AccountKey>) -> Self {
+        self.trusted_issuers = Some(issuers.into_iter().collect());
+        self
+    }
+
     /// The `host_heartbeat` interval (default 30 s; zero turns it off).
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat = Some(interval);
@@ -215,6 +231,8 @@ impl HostBuilder {
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
             observability: std::mem::take(&mut self.observability),
+            allow_file_load: self.allow_file_load,
+            trusted_issuers: self.trusted_issuers.take(),
         };
         Ok((config, host_kp))
     }
@@ -252,9 +270,11 @@ impl HostBuilder {
         let mut labels = config::builtin_labels();
         labels.extend(config.labels.clone());
         let friendly_name = format!("lattice-{}", key.as_str()[1..7].to_ascii_lowercase());
+        let state = StateDir::new(&config.state_dir);
+        state.prepare()?;
         let inner = Arc::new(HostInner {
             issuers: TrustedIssuers::new(&config.cluster_issuers),
-            state: StateDir::new(&config.state_dir),
+            state,
             config,
             key,
             friendly_name,
@@ -266,6 +286,8 @@ impl HostBuilder {
             calls,
             actors: tokio::sync::Mutex::default(),
             providers: tokio::sync::Mutex::default(),
+            starting_providers: std::sync::Mutex::default(),
+            control_starts: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::host::MAX_CONTROL_STARTS)),
             labels: RwLock::new(labels),
             started: Instant::now(),
             tracker,
@@ -283,6 +305,9 @@ impl HostBuilder {
                 .await
                 .map_err(|e| HostError::nats("start the control interface", e))?;
         *host.inner.control.lock().unwrap_or_else(PoisonError::into_inner) = Some(control);
+        if host.config().trusted_issuers.is_none() {
+            tracing::warn!("{}", crate::load_policy::UNRESTRICTED_ISSUERS_WARNING);
+        }
         tracing::info!(host = %host.key(), lattice = %host.lattice(), issuer = %host.cluster_key(), "host started");
         Ok(host)
     }

@@ -137,6 +137,12 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).
     pub heartbeat: Duration,
+    /// Whether the control interface may start local files (`--allow-file-load`; default
+    /// off, as 0.82). Manifests may always name files.
+    pub allow_file_load: bool,
+    /// The only accounts whose modules and provider archives are loaded
+    /// (`--trusted-issuers`); `None`: any valid signature (0.82's default).
+    pub trusted_issuers: Option<Vec<lattice_proto::AccountKey>>,
     /// Logging and trace settings handed to providers (HostData's `structured_logging`,
     /// `log_level`, `otel_config`), and how the host re-emits their output.
     pub observability: Observability,
@@ -184,7 +190,12 @@ pub fn default_state_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(home).join(".local/state/lattice");
     }
-    std::env::temp_dir().join("lattice-state")
+    let fallback = std::env::temp_dir().join("lattice-state");
+    tracing::warn!(
+        path = %fallback.display(),
+        "no LATTICE_STATE_DIR, XDG_STATE_HOME or HOME: keeping host state in the temporary directory (it is checked to be private to this user)"
+    );
+    fallback
 }
 
 #[cfg(test)]

@@ -62,6 +62,12 @@ pub(crate) struct HostInner {
     pub(crate) calls: Arc<dyn HostCalls>,
     pub(crate) actors: tokio::sync::Mutex<BTreeMap<String, ActorEntry>>,
     pub(crate) providers: tokio::sync::Mutex<BTreeMap<(String, String), RunningProvider>>,
+    /// Providers being started (key, link name): reserved without holding `providers`
+    /// across the start, so inventory, heartbeats and stops are never blocked by one.
+    pub(crate) starting_providers: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+    /// Starts requested over the control interface and still running, at most
+    /// [`MAX_CONTROL_STARTS`] (more are refused at once).
+    pub(crate) control_starts: Arc<tokio::sync::Semaphore>,
     pub(crate) labels: RwLock<BTreeMap<String, String>>,
     pub(crate) started: Instant,
     pub(crate) tracker: TaskTracker,
@@ -230,17 +236,28 @@ impl Host {
     /// Read, verify and compile the actor module at `reference` (a path or `file://`).
     pub async fn load_actor(&self, reference: &str) -> Result<ActorModule, HostError> {
         let path = provider::local_path(reference)?;
-        let wasm = tokio::fs::read(&path).await.map_err(|e| HostError::io(&path, e))?;
+        let owned = reference.to_owned();
+        let wasm = tokio::task::spawn_blocking(move || crate::load_policy::read_local_file(&owned, &path))
+            .await
+            .map_err(|e| HostError::Config(format!("actor reader failed: {e}")))??;
         self.load_actor_bytes(reference, wasm).await
     }
 
     /// Verify and compile an actor module given as bytes; `reference` names it in errors.
     pub async fn load_actor_bytes(&self, reference: &str, wasm: Vec<u8>) -> Result<ActorModule, HostError> {
         let runtime = self.inner.runtime.clone();
-        tokio::task::spawn_blocking(move || runtime.load(&wasm))
+        let module = tokio::task::spawn_blocking(move || runtime.load(&wasm))
             .await
             .map_err(|e| HostError::Config(format!("actor loader failed: {e}")))?
-            .map_err(|source| HostError::ActorRefused { reference: reference.to_owned(), source })
+            .map_err(|source| HostError::ActorRefused { reference: reference.to_owned(), source })?;
+        let issuer = module.claims().issuer().as_str().to_owned();
+        crate::load_policy::check_issuer(
+            self.inner.config.trusted_issuers.as_deref(),
+            "actor module",
+            reference,
+            &issuer,
+        )?;
+        Ok(module)
     }
 
     /// Set the actor at `reference` (a path, a `file://` URL, or the key of a running
@@ -424,6 +441,11 @@ impl Host {
 
     // ---- providers ---------------------------------------------------------------------
 
+    /// A permit for one start requested over the control interface, if one is free.
+    pub(crate) fn control_start_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.control_starts.clone().try_acquire_owned().ok()
+    }
+
     fn provider_env(&self) -> ProviderEnv {
         let c = &self.inner.config;
         ProviderEnv {
@@ -466,23 +488,32 @@ impl Host {
 
     async fn try_start_provider(&self, spec: &ProviderSpec) -> Result<lattice_proto::ProviderKey, HostError> {
         let (state, owned) = (self.inner.state.clone(), spec.clone());
-        let resolved = tokio::task::spawn_blocking(move || provider::resolve(&owned, &state, unix_now()))
-            .await
-            .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
+        let trusted = self.inner.config.trusted_issuers.clone();
+        let resolved =
+            tokio::task::spawn_blocking(move || provider::resolve(&owned, &state, unix_now(), trusted.as_deref()))
+                .await
+                .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
         let id = (resolved.key.as_str().to_owned(), spec.link_name.as_str().to_owned());
-        let mut providers = self.inner.providers.lock().await;
-        if providers.contains_key(&id) {
-            return Err(HostError::ProviderStart {
-                reference: spec.reference.clone(),
-                reason: format!("provider {} already runs on this host under link name {}", id.0, id.1),
-            });
+        let already = || HostError::ProviderStart {
+            reference: spec.reference.clone(),
+            reason: format!("provider {} already runs on this host under link name {}", id.0, id.1),
+        };
+        // Reserve the id under the lock, then start without it.
+        {
+            let providers = self.inner.providers.lock().await;
+            let mut starting = self.inner.starting_providers.lock().unwrap_or_else(PoisonError::into_inner);
+            if providers.contains_key(&id) || !starting.insert(id.clone()) {
+                return Err(already());
+            }
         }
+        let reservation = StartReservation { host: self, id: id.clone() };
         if let Err(e) = self.inner.links.put_claims(StoredClaims::Provider(resolved.claims.clone())).await {
             tracing::warn!(provider = %id.0, error = %e, "could not store the provider's claims in the lattice data bucket");
         }
         let running = RunningProvider::start(self.provider_env(), spec, resolved).await?;
         let key = running.key().clone();
-        providers.insert(id, running);
+        self.inner.providers.lock().await.insert(id, running);
+        drop(reservation);
         Ok(key)
     }
 
@@ -569,5 +600,20 @@ impl Host {
         bounded("flushing the control connection", FLUSH_LIMIT, self.inner.ctl_nats.flush()).await;
         bounded("flushing the RPC connection", FLUSH_LIMIT, self.inner.rpc_nats.flush()).await;
         tracing::info!(host = %self.key(), "host stopped");
+    }
+}
+
+/// At most this many starts requested over the control interface run at once.
+pub(crate) const MAX_CONTROL_STARTS: usize = 16;
+
+/// Releases a provider id reserved by `try_start_provider` (on success and on failure).
+struct StartReservation<'a> {
+    host: &'a Host,
+    id: (String, String),
+}
+
+impl Drop for StartReservation<'_> {
+    fn drop(&mut self) {
+        self.host.inner.starting_providers.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
 }

@@ -21,7 +21,8 @@ use lattice_proto::{LinkDefinition, LinkName};
 use crate::control::{CommandError, ControlTarget, uptime_human};
 use crate::error::{HostError, chain};
 use crate::host::Host;
-use crate::provider::{self, ProviderSpec};
+use crate::load_policy;
+use crate::provider::ProviderSpec;
 
 /// The version reported in `ping.hosts` and inventories.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -35,12 +36,22 @@ fn command_error(e: &HostError) -> CommandError {
 }
 
 /// Check that `reference` is a local file that exists (what can be refused before acking).
-fn check_local(reference: &str) -> Result<(), CommandError> {
-    let path = provider::local_path(reference).map_err(|e| command_error(&e))?;
-    if !path.is_file() {
-        return Err(CommandError::Refused(format!("no such file: {}", path.display())));
+fn too_many_starts() -> CommandError {
+    CommandError::Refused(format!(
+        "too many starts in progress on this host (at most {}); try again later",
+        crate::host::MAX_CONTROL_STARTS
+    ))
+}
+
+/// What the control interface may start: [`load_policy::check_control_reference`].
+fn check_local(host: &Host, reference: &str) -> Result<(), CommandError> {
+    match load_policy::check_control_reference(host.config(), reference) {
+        Ok(_) => Ok(()),
+        Err(HostError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(CommandError::Refused(format!("no such file: {}", path.display())))
+        }
+        Err(e) => Err(CommandError::Refused(e.to_string())),
     }
-    Ok(())
 }
 
 impl ControlTarget for Host {
@@ -142,9 +153,11 @@ impl ControlTarget for Host {
         if command.max_instances == 0 {
             return Ok(());
         }
-        check_local(&command.actor_ref)?;
+        check_local(self, &command.actor_ref)?;
+        let permit = self.control_start_permit().ok_or_else(too_many_starts)?;
         let host = self.clone();
         self.inner.tracker.spawn(async move {
+            let _permit = permit;
             if let Err(e) =
                 Host::scale_actor(&host, &command.actor_ref, command.max_instances, annotations.clone()).await
             {
@@ -168,7 +181,7 @@ impl ControlTarget for Host {
 
     async fn start_provider(&self, command: StartProviderCommand) -> Result<(), CommandError> {
         let link = LinkName::new(command.link_name.clone()).map_err(|e| CommandError::Refused(e.to_string()))?;
-        check_local(&command.provider_ref)?;
+        check_local(self, &command.provider_ref)?;
         let spec = ProviderSpec {
             reference: command.provider_ref.clone(),
             link_name: link,
@@ -176,9 +189,11 @@ impl ControlTarget for Host {
             config_json: command.configuration.clone(),
             annotations: command.annotations.clone().unwrap_or_default(),
         };
+        let permit = self.control_start_permit().ok_or_else(too_many_starts)?;
         let host = self.clone();
         // Failures are published as `provider_start_failed` by start_provider itself.
         self.inner.tracker.spawn(async move {
+            let _permit = permit;
             if let Err(e) = Host::start_provider(&host, spec).await {
                 tracing::warn!(provider_ref = %command.provider_ref, error = %e, "provider start failed");
             }

@@ -30,6 +30,7 @@ pub mod error;
 mod host;
 mod host_target;
 pub mod links;
+pub mod load_policy;
 pub mod manifest;
 pub mod metrics;
 pub mod provider;

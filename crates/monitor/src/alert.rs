@@ -55,27 +55,77 @@ impl Alert {
         }
     }
 
+    /// The alert for an unsigned control message (docs/SECURITY.md list (c)): `origin` is
+    /// the actor a link put names or the host id a shutdown names, `target` the provider.
+    pub fn side_door(
+        at: SystemTime,
+        subject: impl Into<String>,
+        kind: crate::sidedoor::SideDoorKind,
+        origin: Option<String>,
+        target: Option<String>,
+        reason: String,
+    ) -> Self {
+        let subject = subject.into();
+        let operation = subject.rsplit_once(".linkdefs.").map_or_else(
+            || subject.rsplit('.').next().unwrap_or_default().to_owned(),
+            |(_, op)| format!("linkdefs.{op}"),
+        );
+        Self {
+            time: rfc3339(at),
+            subject,
+            kind: kind.as_str(),
+            origin,
+            target,
+            operation: Some(operation),
+            invocation_id: None,
+            reason,
+        }
+    }
+
     /// The alert as one compact JSON object (no newline).
     pub fn to_json(&self) -> String {
         // A struct of strings always serialises.
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The alert as one human line (no newline), for stderr.
+    /// The alert as one human line (no newline), for stderr. Every field that came from
+    /// the bus is passed through [`terminal_safe`], so a forged operation cannot move the
+    /// cursor, recolour, erase or hide the line.
     pub fn human_line(&self) -> String {
-        let dash = |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into());
+        let dash =
+            |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map_or_else(|| "-".into(), terminal_safe);
         format!(
             "{} ALERT {} on {}: op {} from {} to {} (id {}): {}",
             self.time,
             self.kind,
-            self.subject,
+            terminal_safe(&self.subject),
             dash(&self.operation),
             dash(&self.origin),
             dash(&self.target),
             dash(&self.invocation_id),
-            self.reason.replace('\n', " "),
+            terminal_safe(&self.reason.replace('\n', " ")),
         )
     }
+}
+
+/// `text` with every control character (C0, DEL, C1 — ESC and CSI included) and every
+/// bidirectional override or isolate written as a visible `\u{…}` escape.
+pub fn terminal_safe(text: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Format a time as RFC 3339 UTC with milliseconds: `2024-02-13T21:00:00.123Z`.
@@ -158,5 +208,24 @@ mod tests {
         let u = Alert::new(at(0, 0), "s", None, &ClaimsError::Malformed(undecodable.to_string()));
         assert!(u.reason.starts_with("malformed msgpack Invocation"), "{}", u.reason);
         assert!(!m.human_line().contains('\n'));
+    }
+
+    #[test]
+    fn forged_strings_cannot_drive_the_terminal() {
+        let call = CallInfo {
+            origin: "M\u{1b}[2K\rfake".into(),
+            target: "V\u{9b}31m".into(),
+            operation: "Op\u{1b}]0;title\u{7}\u{202e}x".into(),
+            invocation_id: "id\u{0}".into(),
+            ..Default::default()
+        };
+        let a = Alert::new(at(0, 0), "s\u{1b}", Some(&call), &ClaimsError::Replayed { id: "i".into() });
+        let line = a.human_line();
+        assert!(!line.chars().any(|c| c.is_control() || c == '\u{202e}'), "{line:?}");
+        assert!(line.contains("M\\u{1b}[2K\\u{d}fake"), "{line}");
+        assert!(line.contains("\\u{202e}"), "{line}");
+        assert_eq!(terminal_safe("plain Op.X"), "plain Op.X");
+        // The JSON keeps the bytes (escaped by JSON itself).
+        assert!(a.to_json().contains("\\u001b[2K"), "{}", a.to_json());
     }
 }

@@ -29,12 +29,14 @@ pub mod metrics;
 pub mod monitor;
 pub mod nats;
 pub mod pairing;
+pub mod sidedoor;
 pub mod spy;
 
-pub use alert::{Alert, default_alert_subject, rfc3339};
+pub use alert::{Alert, default_alert_subject, rfc3339, terminal_safe};
 pub use classify::{CallInfo, Verdict, classify, classify_batch, classify_decoded};
 pub use error::MonitorError;
 pub use metrics::Metrics;
 pub use monitor::{Monitor, MonitorBuilder, MonitorHandle, Report};
 pub use nats::{Clock, FixedClock, NatsEvents, SystemClock, connect};
+pub use sidedoor::SideDoorKind;
 pub use spy::{Spy, SpyEvent, SpyHandle};

@@ -45,6 +45,7 @@ use crate::error::MonitorError;
 use crate::metrics::{self, Metrics};
 use crate::nats::{Clock, NatsEvents, SystemClock, event_name};
 use crate::pairing::{Pairing, PendingCall};
+use crate::sidedoor::{self, ControlMessage, DEFAULT_SHUTDOWN_EXPLAIN_WAIT, SideDoorSettings, SideDoors};
 
 /// The default reply-subject prefix: async-nats' and every 0.82 client's `_INBOX`.
 pub const DEFAULT_REPLY_PREFIX: &str = "_INBOX";
@@ -96,6 +97,10 @@ impl Monitor {
             reply_prefixes: vec![DEFAULT_REPLY_PREFIX.to_owned()],
             events: None,
             metrics_addr: None,
+            side_doors: SideDoorSettings {
+                link_confirm_wait: lattice_control::stored_links::DEFAULT_CONFIRM_WAIT,
+                shutdown_explain_wait: DEFAULT_SHUTDOWN_EXPLAIN_WAIT,
+            },
         }
     }
 }
@@ -113,6 +118,7 @@ pub struct MonitorBuilder {
     reply_prefixes: Vec<String>,
     events: Option<NatsEvents>,
     metrics_addr: Option<SocketAddr>,
+    side_doors: SideDoorSettings,
 }
 
 impl std::fmt::Debug for MonitorBuilder {
@@ -180,6 +186,20 @@ impl MonitorBuilder {
         self
     }
 
+    /// How long a `.linkdefs.put` may wait for its link to show up in the lattice data
+    /// bucket before it is alerted as `unstored_link_put` (default 2 s).
+    pub fn link_confirm_wait(mut self, wait: Duration) -> Self {
+        self.side_doors.link_confirm_wait = wait;
+        self
+    }
+
+    /// How long a `.shutdown` may wait for a host's `provider_stopped` event before it is
+    /// alerted as `unexplained_shutdown` (default 15 s).
+    pub fn shutdown_explain_wait(mut self, wait: Duration) -> Self {
+        self.side_doors.shutdown_explain_wait = wait;
+        self
+    }
+
     /// Subscribe, flush (after which every message published is seen), start the tasks.
     pub async fn start(self) -> Result<MonitorHandle, MonitorError> {
         if self.issuers.is_empty() {
@@ -192,6 +212,9 @@ impl MonitorBuilder {
         let nats = self.nats;
         let rpc_subject = subject::rpc_wildcard(&self.lattice).into_string();
         let rpc = subscribe(&nats, &rpc_subject).await?;
+        let stopped_subject =
+            lattice_control::subjects::event(&self.lattice, lattice_control::EventName::ProviderStopped);
+        let stopped = subscribe(&nats, &stopped_subject).await?;
         let mut subjects = vec![rpc_subject];
         let mut replies = SelectAll::new();
         for prefix in &self.reply_prefixes {
@@ -234,6 +257,16 @@ impl MonitorBuilder {
             };
             tasks.spawn_blocking(move || worker.run());
         }
+        let (side_doors, side_door_task) = sidedoor::start(
+            nats.clone(),
+            &self.lattice,
+            stopped,
+            self.side_doors,
+            sidedoor::Outputs { clock: self.clock.clone(), metrics: metrics.clone(), alerts: alert_tx.clone() },
+            cancel.clone(),
+        );
+        tasks.spawn(side_door_task);
+        subjects.push(stopped_subject);
         drop(alert_tx);
 
         let reader = Reader {
@@ -245,6 +278,7 @@ impl MonitorBuilder {
             metrics: metrics.clone(),
             reports: report_tx,
             next_sweep: Instant::now(),
+            side_doors,
         };
         tasks.spawn(reader.run(cancel.clone()));
 
@@ -295,7 +329,8 @@ impl MonitorHandle {
         self.metrics_addr
     }
 
-    /// The subjects subscribed (the lattice wildcard first, then the reply prefixes).
+    /// The subjects subscribed (the lattice wildcard first, then the reply prefixes, then
+    /// the `provider_stopped` event subject).
     pub fn subjects(&self) -> &[String] {
         &self.subjects
     }
@@ -332,6 +367,7 @@ struct Reader {
     metrics: Arc<Metrics>,
     reports: mpsc::Sender<Report>,
     next_sweep: Instant,
+    side_doors: SideDoors,
 }
 
 async fn next_event(events: &mut Option<NatsEvents>) -> Option<Event> {
@@ -391,7 +427,10 @@ impl Reader {
     async fn rpc_message(&mut self, msg: Message) -> Result<(), ()> {
         let subject = msg.subject.to_string();
         match classify::route(&subject) {
-            Route::Control(kind) => self.metrics.control(&kind),
+            Route::Control(kind) => {
+                self.metrics.control(&kind);
+                self.side_doors.offer(&kind, ControlMessage { subject, payload: msg.payload });
+            }
             Route::Unrouted => self.metrics.unrouted(),
             Route::Invocation => {
                 let decoded = classify::decode(&msg.payload);

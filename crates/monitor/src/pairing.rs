@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 /// including the 13 s extra of chunked calls).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
+/// The default byte budget of the calls waiting for a reply (reply subjects, operations and
+/// ids come from the bus, so they are counted by size, not only by number).
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bookkeeping bytes counted per waiting call on top of its strings.
+const PER_CALL_OVERHEAD: usize = 128;
+
 /// How many early replies are kept waiting for their invocation.
 const MAX_ORPHANS: usize = 1024;
 
@@ -48,7 +55,13 @@ struct Orphan<R> {
 #[derive(Debug)]
 pub struct Pairing<R> {
     pending: HashMap<String, PendingCall>,
-    order: VecDeque<(Instant, String)>,
+    /// (seen, reply subject, bytes counted for it) in arrival order.
+    order: VecDeque<(Instant, String, usize)>,
+    /// Bytes counted for the entries of `order`.
+    bytes: usize,
+    max_bytes: usize,
+    /// Calls not recorded because the budget was full.
+    dropped: u64,
     orphans: HashMap<String, Orphan<R>>,
     orphan_order: VecDeque<(Instant, String)>,
     ttl: Duration,
@@ -77,10 +90,30 @@ impl<R> Pairing<R> {
         Self {
             pending: HashMap::new(),
             order: VecDeque::new(),
+            bytes: 0,
+            max_bytes: DEFAULT_MAX_BYTES,
+            dropped: 0,
             orphans: HashMap::new(),
             orphan_order: VecDeque::new(),
             ttl,
         }
+    }
+
+    /// The same with a byte budget for the waiting calls: a call that does not fit is not
+    /// recorded (its reply goes unpaired) and counted in [`Pairing::dropped`].
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Calls not recorded because the byte budget was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Bytes counted for the calls waiting now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How long a call waits for its reply.
@@ -105,7 +138,14 @@ impl<R> Pairing<R> {
             let latency = orphan.seen.saturating_duration_since(call.seen);
             return Some(Paired { call, reply: orphan.reply, latency });
         }
-        self.order.push_back((call.seen, reply.to_owned()));
+        let cost =
+            2 * reply.len() + call.operation.len() + call.invocation_id.len() + call.tag.len() + PER_CALL_OVERHEAD;
+        if self.bytes.saturating_add(cost) > self.max_bytes {
+            self.dropped += 1;
+            return None;
+        }
+        self.bytes += cost;
+        self.order.push_back((call.seen, reply.to_owned(), cost));
         // A reused reply subject replaces the older call (the older one will not be answered
         // there any more); it is not counted as unanswered.
         self.pending.insert(reply.to_owned(), call);
@@ -136,11 +176,12 @@ impl<R> Pairing<R> {
     /// and early replies whose invocation never came.
     pub fn expire(&mut self, now: Instant) -> Vec<PendingCall> {
         let mut gone = Vec::new();
-        while let Some((seen, _)) = self.order.front() {
+        while let Some((seen, _, _)) = self.order.front() {
             if now.saturating_duration_since(*seen) < self.ttl {
                 break;
             }
-            if let Some((seen, reply)) = self.order.pop_front() {
+            if let Some((seen, reply, cost)) = self.order.pop_front() {
+                self.bytes = self.bytes.saturating_sub(cost);
                 // Only if the entry is still this call (not answered, not replaced).
                 if self.pending.get(&reply).is_some_and(|c| c.seen == seen) {
                     gone.extend(self.pending.remove(&reply));
@@ -167,6 +208,24 @@ mod tests {
 
     fn call(op: &str, seen: Instant) -> PendingCall {
         PendingCall { operation: op.into(), invocation_id: "id".into(), seen, tag: String::new() }
+    }
+
+    #[test]
+    fn the_byte_budget_drops_and_counts() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<&str>::new(Duration::from_secs(1)).with_max_bytes(4096);
+        let big = "x".repeat(1500);
+        // Each call with a 1.5 KiB reply subject costs > 3 KiB: the second does not fit.
+        assert!(p.invocation(&big, call("a", t0)).is_none());
+        assert!(p.invocation(&format!("{big}y"), call("b", t0)).is_none());
+        assert_eq!((p.len(), p.dropped()), (1, 1));
+        assert!(p.bytes() <= 4096);
+        // The recorded one still pairs; after the TTL the budget is free again.
+        assert!(p.reply(&big, t0, "r", true).is_some());
+        p.expire(t0 + Duration::from_secs(2));
+        assert_eq!(p.bytes(), 0);
+        assert!(p.invocation("_INBOX.small", call("c", t0)).is_none());
+        assert_eq!(p.len(), 1);
     }
 
     #[test]

@@ -25,8 +25,9 @@ pub struct OtelConfig {
     pub exporter_otlp_endpoint: Option<String>,
 }
 
-/// The provider bootstrap document.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The provider bootstrap document. `Debug` redacts its secrets (`invocation_seed`,
+/// `lattice_rpc_user_seed`, `lattice_rpc_user_jwt`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostData {
     /// The launching host's key (`N…`).
     #[serde(default)]
@@ -75,6 +76,26 @@ pub struct HostData {
     pub log_level: Option<String>,
     /// OpenTelemetry settings.
     pub otel_config: OtelConfig,
+}
+
+impl std::fmt::Debug for HostData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("HostData")
+            .field("host_id", &self.host_id)
+            .field("lattice_rpc_prefix", &self.lattice_rpc_prefix)
+            .field("link_name", &self.link_name)
+            .field("lattice_rpc_user_jwt", &secret(&self.lattice_rpc_user_jwt))
+            .field("lattice_rpc_user_seed", &secret(&self.lattice_rpc_user_seed))
+            .field("lattice_rpc_url", &self.lattice_rpc_url)
+            .field("provider_key", &self.provider_key)
+            .field("invocation_seed", &secret(&self.invocation_seed))
+            .field("instance_id", &self.instance_id)
+            .field("link_definitions", &self.link_definitions)
+            .field("cluster_issuers", &self.cluster_issuers)
+            .field("default_rpc_timeout_ms", &self.default_rpc_timeout_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The validated, typed view of a [`HostData`] a provider needs to start.
@@ -156,6 +177,21 @@ mod tests {
         assert!(h.host_id.is_empty());
         let e = HostData::from_json(br#"{"host_id":"x"}"#).unwrap_err();
         assert!(e.to_string().contains("missing field `env_values`"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let seed = crate::ClusterSeed::generate();
+        let h = HostData {
+            invocation_seed: seed.seed(),
+            lattice_rpc_user_seed: "SUSECRETUSERSEED".into(),
+            lattice_rpc_user_jwt: "eyJ.secret.jwt".into(),
+            host_id: "NHOST".into(),
+            ..HostData::default()
+        };
+        let text = format!("{h:?}");
+        assert!(!text.contains(&seed.seed()) && !text.contains("SUSECRET") && !text.contains("eyJ"), "{text}");
+        assert!(text.contains("NHOST") && text.contains("<redacted>"), "{text}");
     }
 
     #[test]

@@ -97,6 +97,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_redacts_the_seeds() {
+        let seed = lattice_proto::ClusterSeed::generate();
+        let raw = lattice_proto::HostData {
+            host_id: nkeys::KeyPair::new_server().public_key(),
+            lattice_rpc_prefix: "default".into(),
+            link_name: "default".into(),
+            provider_key: nkeys::KeyPair::new_service().public_key(),
+            invocation_seed: seed.seed(),
+            lattice_rpc_user_seed: nkeys::KeyPair::new_user().seed().unwrap(),
+            ..lattice_proto::HostData::default()
+        };
+        let user_seed = raw.lattice_rpc_user_seed.clone();
+        let loaded = LoadedHostData::new(raw).unwrap();
+        let text = format!("{loaded:?}");
+        assert!(!text.contains(&seed.seed()) && !text.contains(&user_seed), "{text}");
+    }
+
+    #[test]
     fn empty_and_garbage_lines_are_clear_errors() {
         assert!(matches!(LoadedHostData::from_line(b"\r\n"), Err(ProviderError::HostDataMissing)));
         let e = LoadedHostData::from_line(b"not base64!!\r\n").unwrap_err();

@@ -36,6 +36,7 @@
 pub mod context;
 pub mod error;
 pub mod host_data;
+mod link_worker;
 mod links;
 pub mod logging;
 mod metrics;
@@ -49,5 +50,6 @@ pub use error::ProviderError;
 pub use host_data::LoadedHostData;
 pub use lattice_proto::{HealthCheckResponse, HostData, LinkDefinition, WasmCloudEntity};
 pub use lattice_rpc::{CallOptions, HandlerError, Request, RpcError};
+pub use link_worker::{DEFAULT_LINK_CONFIRM_WAIT, DEFAULT_MAX_LINKS};
 pub use provider::Provider;
 pub use run::{DEFAULT_SHUTDOWN_GRACE, RunOptions, run, run_with, serve};

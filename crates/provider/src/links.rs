@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use lattice_control::stored_links::same_link;
 use lattice_proto::{LinkDefinition, LinkName, ProviderKey};
 
 /// What a link put means for the table.
@@ -77,6 +78,10 @@ impl LinkTable {
         self.links.get(actor_id).cloned()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
     pub(crate) fn all(&self) -> Vec<Arc<LinkDefinition>> {
         self.links.values().cloned().collect()
     }
@@ -84,20 +89,6 @@ impl LinkTable {
     pub(crate) fn drain(&mut self) -> Vec<Arc<LinkDefinition>> {
         self.links.drain().map(|(_, v)| v).collect()
     }
-}
-
-/// Equal links: same ends, contract and values (values compared as a map: the wire order
-/// of a 0.82 host's `HashMap` is unspecified).
-fn same_link(a: &LinkDefinition, b: &LinkDefinition) -> bool {
-    a.actor_id == b.actor_id
-        && a.provider_id == b.provider_id
-        && a.link_name == b.link_name
-        && a.contract_id == b.contract_id
-        && values_map(a) == values_map(b)
-}
-
-fn values_map(ld: &LinkDefinition) -> HashMap<&str, &str> {
-    ld.values.iter().collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //!    JWT + seed, or seed alone, when given), build the signing client
 //!    (`invocation_seed`, `host_id`, `default_rpc_timeout_ms`), run [`Provider::init`];
 //! 3. subscribe (plain) `.linkdefs.put`, `.linkdefs.del`, `.health`, `.shutdown`, apply
-//!    HostData's links, then serve the provider subject with an [`RpcServer`] (queue group
+//!    HostData's links (link messages are then handled by [`crate::link_worker`], off this
+//!    loop, and applied only when the lattice data bucket holds the same link), then serve the provider subject with an [`RpcServer`] (queue group
 //!    `rpc`; claims verified against HostData's `cluster_issuers` before dispatch) whose
 //!    handler also refuses callers without a link;
 //! 4. on `.shutdown` naming this provider's host, or SIGTERM/SIGINT: answer
@@ -32,7 +33,7 @@ use tokio_util::task::TaskTracker;
 use crate::context::ProviderContext;
 use crate::error::ProviderError;
 use crate::host_data::LoadedHostData;
-use crate::links::PutKind;
+use crate::link_worker::{self, DEFAULT_LINK_CONFIRM_WAIT, DEFAULT_MAX_LINKS, LinkLimits};
 use crate::logging;
 use crate::provider::Provider;
 
@@ -48,11 +49,22 @@ pub struct RunOptions {
     pub shutdown_grace: Duration,
     /// At most this many calls are handled at once (default 1024).
     pub max_in_flight: usize,
+    /// At most this many links (actors) at once; further new links are refused (default
+    /// [`DEFAULT_MAX_LINKS`]).
+    pub max_links: usize,
+    /// How long a `.linkdefs.put` may wait for its host's write to the lattice data bucket
+    /// to land before it is refused as unstored (default 2 s).
+    pub link_confirm_wait: Duration,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { shutdown_grace: DEFAULT_SHUTDOWN_GRACE, max_in_flight: DEFAULT_MAX_IN_FLIGHT }
+        Self {
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_links: DEFAULT_MAX_LINKS,
+            link_confirm_wait: DEFAULT_LINK_CONFIRM_WAIT,
+        }
     }
 }
 
@@ -165,15 +177,17 @@ pub async fn serve<P: Provider>(
         let nats = nats.clone();
         async move { nats.subscribe(s.into_string()).await.map_err(|e| ProviderError::nats("subscribe", e)) }
     };
-    let mut puts = sub(subject::linkdefs_put(&v.lattice, &v.provider_key, &v.link_name)).await?;
-    let mut dels = sub(subject::linkdefs_del(&v.lattice, &v.provider_key, &v.link_name)).await?;
+    let puts = sub(subject::linkdefs_put(&v.lattice, &v.provider_key, &v.link_name)).await?;
+    let dels = sub(subject::linkdefs_del(&v.lattice, &v.provider_key, &v.link_name)).await?;
     let mut health = sub(subject::health(&v.lattice, &v.provider_key, &v.link_name)).await?;
     let mut stop = sub(subject::shutdown(&v.lattice, &v.provider_key, &v.link_name)).await?;
 
     let initial: Vec<LinkDefinition> = ctx.loaded().own_links().cloned().collect();
     for ld in initial {
-        apply_put(&*provider, &ctx, ld).await;
+        link_worker::apply_put(&*provider, &ctx, ld, options.max_links).await;
     }
+    let limits = LinkLimits { max_links: options.max_links, confirm_wait: options.link_confirm_wait };
+    let link_task = tokio::spawn(link_worker::run(provider.clone(), ctx.clone(), puts, dels, limits));
 
     let served = Served::Provider {
         key: v.provider_key.clone(),
@@ -209,20 +223,6 @@ pub async fn serve<P: Provider>(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            m = puts.next() => match m {
-                Some(m) => match LinkDefinition::decode(&m.payload) {
-                    Ok(ld) => apply_put(&*provider, &ctx, ld).await,
-                    Err(e) => tracing::warn!(error = %e, "ignoring an undecodable link put"),
-                },
-                None => break,
-            },
-            m = dels.next() => match m {
-                Some(m) => match LinkDefinition::decode(&m.payload) {
-                    Ok(ld) => apply_del(&*provider, &ctx, &ld).await,
-                    Err(e) => tracing::warn!(error = %e, "ignoring an undecodable link delete"),
-                },
-                None => break,
-            },
             m = health.next() => match m {
                 Some(m) => {
                     let (provider, ctx, nats) = (provider.clone(), ctx.clone(), nats.clone());
@@ -263,10 +263,16 @@ pub async fn serve<P: Provider>(
 
     // Stop: no more calls, links, health checks; let what runs finish.
     ctx.stopping().cancel();
-    for s in [&mut puts, &mut dels, &mut health, &mut stop] {
+    for s in [&mut health, &mut stop] {
         let _ = s.unsubscribe().await;
     }
     let grace = options.shutdown_grace;
+    // The link worker stops on `stopping`; a put_link hook it is inside gets the grace period.
+    let link_abort = link_task.abort_handle();
+    if tokio::time::timeout(grace, link_task).await.is_err() {
+        link_abort.abort();
+        tracing::warn!(?grace, "the link worker did not stop within the grace period");
+    }
     if !server.shutdown_with_grace(grace).await {
         tracing::warn!(?grace, "calls still running after the grace period were cancelled");
     }
@@ -285,46 +291,6 @@ pub async fn serve<P: Provider>(
     let _ = nats.flush().await;
     tracing::info!("provider stopped");
     Ok(())
-}
-
-/// Apply a link put (from HostData or `.linkdefs.put`); link hooks run one at a time.
-async fn apply_put<P: Provider>(provider: &P, ctx: &ProviderContext, ld: LinkDefinition) {
-    let kind = ctx.with_links(|t| t.classify(&ld));
-    let actor = ld.actor_id.clone();
-    match kind {
-        PutKind::NotOurs => {
-            tracing::debug!(actor = %actor, provider = %ld.provider_id, link_name = %ld.link_name, "ignoring a link for another provider or link name");
-            return;
-        }
-        PutKind::Duplicate => {
-            tracing::debug!(actor = %actor, "ignoring duplicate link put");
-            return;
-        }
-        PutKind::Replaces(old) => {
-            tracing::info!(actor = %actor, "link values changed: replacing the link");
-            ctx.with_links(|t| t.remove(&old));
-            provider.delete_link(ctx, &old).await;
-        }
-        PutKind::New => {}
-    }
-    match provider.put_link(ctx, &ld).await {
-        Ok(()) => {
-            ctx.with_links(|t| t.insert(ld));
-            tracing::info!(actor = %actor, "actor linked");
-        }
-        Err(e) => tracing::error!(actor = %actor, "link refused: {e}"),
-    }
-}
-
-/// Apply a link delete.
-async fn apply_del<P: Provider>(provider: &P, ctx: &ProviderContext, ld: &LinkDefinition) {
-    match ctx.with_links(|t| t.remove(ld)) {
-        Some(old) => {
-            provider.delete_link(ctx, &old).await;
-            tracing::info!(actor = %old.actor_id, "actor unlinked");
-        }
-        None => tracing::debug!(actor = %ld.actor_id, "ignoring a delete for a link this provider does not have"),
-    }
 }
 
 /// The RPC handler: refuses unlinked callers, then runs the provider's own handler.

@@ -8,7 +8,9 @@
 //!   waits for its exit.
 //! - [`TestLattice::health`], [`TestLattice::wait_healthy`], [`TestLattice::put_link`],
 //!   [`TestLattice::del_link`], [`TestLattice::shutdown`]: the host's side of the control
-//!   subjects.
+//!   subjects. Like a host, `put_link`/`del_link` first write the lattice data bucket
+//!   (providers apply only links a host stored); [`TestLattice::publish_link_put`] sends
+//!   the bare message, as a forger would.
 //!
 //! Readiness is always observed (a health answer, a log line), never slept for.
 
@@ -149,14 +151,67 @@ impl TestLattice {
         }
     }
 
-    /// Publish a link put, as a host does (msgpack, no reply).
+    /// Store a link and publish the put, as a host does (bucket write first, then the
+    /// msgpack message, no reply).
     pub async fn put_link(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        self.store_link(nats, ld).await;
         self.publish_link(nats, ld, true).await;
     }
 
-    /// Publish a link delete.
+    /// Remove a link from the bucket and publish the delete, as a host does.
     pub async fn del_link(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        self.unstore_link(nats, ld).await;
         self.publish_link(nats, ld, false).await;
+    }
+
+    /// Publish a link put without storing it (what a forger can do).
+    pub async fn publish_link_put(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        self.publish_link(nats, ld, true).await;
+    }
+
+    /// Publish a link delete without touching the bucket (what a forger can do).
+    pub async fn publish_link_del(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        self.publish_link(nats, ld, false).await;
+    }
+
+    /// The lattice data bucket, created (as a host creates it) when missing.
+    pub async fn data_bucket(&self, nats: &async_nats::Client) -> async_nats::jetstream::kv::Store {
+        let js = async_nats::jetstream::new(nats.clone());
+        let bucket = lattice_control::storage::bucket_name(&self.lattice);
+        if let Ok(kv) = js.get_key_value(bucket.clone()).await {
+            return kv;
+        }
+        let config = async_nats::jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: async_nats::jetstream::stream::DiscardPolicy::New,
+            ..Default::default()
+        };
+        let created = js.get_or_create_stream(config).await;
+        assert!(created.is_ok(), "create the lattice data bucket: {:?}", created.err());
+        match js.get_key_value(bucket).await {
+            Ok(kv) => kv,
+            Err(e) => panic!("open the lattice data bucket: {e}"),
+        }
+    }
+
+    /// Write `ld` to the lattice data bucket under its `LINKDEF_…` key, as a host does.
+    pub async fn store_link(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        let kv = self.data_bucket(nats).await;
+        let key = lattice_control::storage::linkdef_key_for(ld);
+        let put = kv.put(key, lattice_control::storage::encode_linkdef(ld).into()).await;
+        assert!(put.is_ok(), "store link: {:?}", put.err());
+    }
+
+    /// Delete `ld`'s `LINKDEF_…` entry, as a host does.
+    pub async fn unstore_link(&self, nats: &async_nats::Client, ld: &LinkDefinition) {
+        let kv = self.data_bucket(nats).await;
+        let deleted = kv.delete(lattice_control::storage::linkdef_key_for(ld)).await;
+        assert!(deleted.is_ok(), "delete stored link: {:?}", deleted.err());
     }
 
     async fn publish_link(&self, nats: &async_nats::Client, ld: &LinkDefinition, put: bool) {

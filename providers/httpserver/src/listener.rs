@@ -8,6 +8,11 @@
 //! reading when it is declared, else once the limit is crossed). `readonly_mode` refuses
 //! everything but GET and HEAD with 405.
 //!
+//! Bounds on the public socket (settings, per listener): at most `max_connections` open
+//! connections (more are closed as soon as they are accepted), at most `max_in_flight`
+//! requests being handled (more get 503 at once), and `header_read_timeout` for a
+//! request's headers (hyper closes a connection that drips them — slowloris).
+//!
 //! Stopping (link deleted, provider shutting down): the socket closes at once — new
 //! connections are refused —, requests in flight get up to the grace period to finish,
 //! then their connections are dropped.
@@ -23,10 +28,11 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use lattice_provider::{CallOptions, ProviderContext, RpcError};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,6 +53,8 @@ struct Route {
     ctx: ProviderContext,
     actor: String,
     settings: Settings,
+    /// One permit per request being handled.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Listener {
@@ -58,7 +66,8 @@ impl Listener {
         let stop = CancellationToken::new();
         let hard_stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let route = Arc::new(Route { ctx, actor, settings });
+        let in_flight = Arc::new(Semaphore::new(settings.max_in_flight));
+        let route = Arc::new(Route { ctx, actor, settings, in_flight });
         tracker.spawn(accept_loop(socket, route, stop.clone(), hard_stop.clone(), tracker.clone()));
         Ok(Self { address, stop, hard_stop, tracker })
     }
@@ -97,6 +106,9 @@ async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(route.settings.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(route.settings.header_read_timeout);
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,
@@ -110,15 +122,21 @@ async fn accept_loop(
                 }
             },
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = route.settings.max_connections, "too many open connections: closing a new one");
+            drop(stream);
+            continue;
+        };
         let route = route.clone();
         let service = hyper::service::service_fn(move |req| {
             let route = route.clone();
             async move { Ok::<_, Infallible>(route.handle(req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = http.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         let hard_stop = hard_stop.clone();
         tracker.spawn(async move {
+            let _permit = permit;
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "http connection ended with an error");
@@ -152,6 +170,9 @@ impl Route {
     }
 
     async fn serve(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight; try again later");
+        };
         let method = req.method().as_str().to_ascii_uppercase();
         if self.settings.readonly_mode && method != "GET" && method != "HEAD" {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: this server is read-only");
@@ -177,7 +198,8 @@ impl Route {
             path: parts.uri.path().to_owned(),
             query_string: parts.uri.query().unwrap_or_default().to_owned(),
             header: request_headers(&parts.headers),
-            body: body.to_vec(),
+            // One contiguous buffer moves into the Vec without a copy.
+            body: Vec::from(body),
         };
         let options = CallOptions { timeout: self.settings.timeout };
         match self.route_call(request, options).await {

@@ -9,8 +9,10 @@
 //!
 //! Where Lattice differs on purpose: `timeout_ms` and `max_content_len` from the JSON (and,
 //! as Lattice extensions, from link values of the same name) take effect — 0.82 dropped
-//! them while merging; a request body above `max_content_len` (default 100 MiB, at most
-//! 1 GiB) is answered 413. TLS settings and TOML files are refused with a clear error
+//! them while merging; a request body above `max_content_len` (default 10 MiB, at most
+//! 1 GiB) is answered 413. Lattice extensions bounding the public listener:
+//! `max_connections` (default 10 000), `max_in_flight` (default 1 024; more get 503) and
+//! `header_read_timeout_ms` (default 30 000). TLS settings and TOML files are refused with a clear error
 //! rather than silently served as plain HTTP; CORS and `log` settings are accepted and
 //! ignored.
 
@@ -25,8 +27,18 @@ use serde::Deserialize;
 /// The address a link without address settings listens on (0.82's `DEFAULT_ADDR`).
 pub(crate) const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
 
-/// The default request body limit (0.82's `DEFAULT_MAX_CONTENT_LEN`, 100 MiB).
-pub(crate) const DEFAULT_MAX_CONTENT_LEN: u64 = 100 * 1024 * 1024;
+/// The default request body limit: 10 MiB (the bound issue 16 sets, "as 0.82's httpserver";
+/// an earlier Lattice default was 100 MiB).
+pub(crate) const DEFAULT_MAX_CONTENT_LEN: u64 = 10 * 1024 * 1024;
+
+/// The default cap on open connections per listener.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The default cap on requests being handled at once per listener (more get 503).
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// The default time a client has to send a request's headers.
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest configurable body limit (0.82's `CONTENT_LEN_LIMIT`, 1 GiB).
 pub(crate) const CONTENT_LEN_LIMIT: u64 = 1024 * 1024 * 1024;
@@ -67,6 +79,15 @@ pub(crate) enum SettingsError {
         "invalid max_content_len '{0}': a number of bytes, optionally followed by K, M or G, greater than 0 and at most 1G"
     )]
     MaxContentLen(String),
+    /// A count or duration bound (`max_connections`, `max_in_flight`,
+    /// `header_read_timeout_ms`) is not a positive integer.
+    #[error("invalid {key} '{value}': a positive integer")]
+    Bound {
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// `timeout_ms` is not a positive integer.
     #[error("invalid timeout_ms '{0}': a positive number of milliseconds")]
     Timeout(String),
@@ -93,6 +114,13 @@ pub(crate) struct Settings {
     pub(crate) cache_control: Option<String>,
     /// Only GET and HEAD are served; other methods get 405.
     pub(crate) readonly_mode: bool,
+    /// Open connections at most; more are closed at once (link value `max_connections`).
+    pub(crate) max_connections: usize,
+    /// Requests handled at once at most; more get 503 (link value `max_in_flight`).
+    pub(crate) max_in_flight: usize,
+    /// A connection that does not send a request's headers within this time is closed
+    /// (link value `header_read_timeout_ms`; slowloris).
+    pub(crate) header_read_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -103,6 +131,9 @@ impl Default for Settings {
             max_content_len: DEFAULT_MAX_CONTENT_LEN,
             cache_control: None,
             readonly_mode: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -183,6 +214,15 @@ impl Settings {
         if let Some(ms) = ci.get("timeout_ms") {
             s.timeout = Some(parse_timeout(ms)?);
         }
+        if let Some(v) = ci.get("max_connections") {
+            s.max_connections = parse_bound("max_connections", v)?;
+        }
+        if let Some(v) = ci.get("max_in_flight") {
+            s.max_in_flight = parse_bound("max_in_flight", v)?;
+        }
+        if let Some(v) = ci.get("header_read_timeout_ms") {
+            s.header_read_timeout = Duration::from_millis(parse_bound("header_read_timeout_ms", v)? as u64);
+        }
         Ok(s)
     }
 
@@ -233,6 +273,14 @@ fn check_cache_control(value: &str) -> Result<String, SettingsError> {
     match hyper::header::HeaderValue::from_str(value) {
         Ok(_) => Ok(value.to_owned()),
         Err(_) => Err(SettingsError::CacheControl(value.to_owned())),
+    }
+}
+
+/// A positive integer bound (at most `u32::MAX`, so it fits a semaphore and a duration).
+fn parse_bound(key: &'static str, value: &str) -> Result<usize, SettingsError> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n as usize),
+        _ => Err(SettingsError::Bound { key, value: value.to_owned() }),
     }
 }
 

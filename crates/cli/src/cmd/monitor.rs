@@ -6,7 +6,10 @@
 //! invocation: one human line on stderr, with `--json` one JSON line on stdout (the
 //! fields of CONVENTIONS.md), and a publish of the same JSON on `--alert-subject`
 //! (default `lattice.alerts.{lattice}`; `--alert-subject ''` disables). Valid traffic prints
-//! nothing. `--metrics-addr` serves Prometheus metrics on `/metrics`. Once subscribed it
+//! nothing. Unsigned provider control messages are checked too: a `.linkdefs.put` whose
+//! link no host stored (`unstored_link_put`) and a `.shutdown` no host followed with
+//! `provider_stopped` within `--shutdown-wait` (`unexplained_shutdown`) are alerted the
+//! same way. `--metrics-addr` serves Prometheus metrics on `/metrics`. Once subscribed it
 //! prints a `listening` line on stderr; it runs until Ctrl-C (or SIGTERM) and exits 0.
 //! If NATS reports it as a slow consumer it says so loudly: it may have missed traffic.
 
@@ -146,6 +149,10 @@ pub(crate) struct Args {
     /// Verification threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Seconds a host has to follow a provider `.shutdown` with its `provider_stopped`
+    /// event before the shutdown is alerted as `unexplained_shutdown`.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    shutdown_wait: u64,
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
@@ -165,6 +172,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             .window(Duration::from_secs(args.window))
             .alert_subject(alert_subject)
             .reply_prefixes(args.reply_prefixes.clone())
+            .shutdown_explain_wait(Duration::from_secs(args.shutdown_wait))
             .nats_events(events);
         if let Some(addr) = args.metrics_addr {
             builder = builder.metrics_addr(addr);

@@ -93,9 +93,19 @@ pub(crate) struct Args {
     /// Start the actors, providers and links this TOML file lists.
     #[arg(long, value_name = "FILE", conflicts_with = "demo")]
     manifest: Option<PathBuf>,
-    /// Run the demo: the counter actor behind HTTP and key-value providers.
+    /// Run the demo: the counter actor behind HTTP and key-value providers (implies
+    /// --allow-file-load).
     #[arg(long)]
     demo: bool,
+    /// Let the control interface (`lattice start`, wash, wadm) start local files on this
+    /// host, as 0.82's flag of the same name. Off by default: anyone who may publish on the
+    /// control subjects could otherwise start any file here. Manifests may always.
+    #[arg(long, env = "WASMCLOUD_ALLOW_FILE_LOAD")]
+    allow_file_load: bool,
+    /// Load only actor modules and provider archives signed by these accounts (`A…,A…`).
+    /// Default: any valid signature (0.82's behaviour), with a warning at start.
+    #[arg(long, value_delimiter = ',', value_name = "A…")]
+    trusted_issuers: Vec<String>,
     /// The demo's HTTP port (`${HTTP_PORT}` in manifests).
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
@@ -340,6 +350,16 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     if let Some(seed) = cluster_seed {
         builder = builder.cluster_seed(seed);
     }
+    builder = builder.allow_file_load(args.allow_file_load || args.demo);
+    let trusted: Vec<&String> = args.trusted_issuers.iter().filter(|s| !s.trim().is_empty()).collect();
+    if !trusted.is_empty() {
+        let keys = trusted
+            .iter()
+            .map(|k| lattice_proto::AccountKey::parse(k.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::bad_input(anyhow!("--trusted-issuers: {e}")))?;
+        builder = builder.trusted_issuers(keys);
+    }
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
     }
@@ -350,17 +370,14 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
         lattice_host::HostError::Config(_) => Failure::bad_input(e),
         other => Failure::from(anyhow::Error::from(other)),
     })?;
-    if host.cluster_seed_generated() && JSON_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
-        // JSON lines go to log pipelines: never a seed there.
+    if host.cluster_seed_generated() {
+        // The seed itself never goes to the terminal (or any log collector): a 0600 file.
+        let state = lattice_host::state_dir::StateDir::new(&host.config().state_dir);
+        let path = state.store_cluster_seed(&host.cluster_seed().seed()).map_err(anyhow::Error::from)?;
         progress(format!(
-            "generated a cluster seed (issuer {}); it is not logged in JSON mode: give every host --cluster-seed to share one",
-            host.cluster_key()
-        ));
-    } else if host.cluster_seed_generated() {
-        progress(format!(
-            "generated cluster seed {} (issuer {}): give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) to join",
-            host.cluster_seed().seed(),
-            host.cluster_key()
+            "generated cluster seed (issuer {}), saved to {}: give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) from that file to join",
+            host.cluster_key(),
+            path.display()
         ));
     }
     progress(format!("host {} started in lattice {} (NATS {rpc_url})", host.key(), host.lattice()));

@@ -95,7 +95,8 @@ impl Lattice {
 
     /// Start `lattice up` with a known host key and `labels`.
     fn up(&self, host_seed: &str, labels: &[&str]) -> Proc {
-        let mut args = vec!["up".to_owned(), "--host-seed".to_owned(), host_seed.to_owned()];
+        let mut args =
+            vec!["up".to_owned(), "--allow-file-load".to_owned(), "--host-seed".to_owned(), host_seed.to_owned()];
         for l in labels {
             args.extend(["--label".to_owned(), (*l).to_owned()]);
         }

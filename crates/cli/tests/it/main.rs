@@ -10,6 +10,7 @@ mod monitor;
 mod monitor_spy;
 mod nats_config;
 mod telemetry;
+mod sidedoors;
 mod up;
 
 use std::io::Write;

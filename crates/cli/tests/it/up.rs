@@ -195,6 +195,19 @@ fn demo_serves_an_incrementing_counter_over_http() {
     let first = counter_of(&body);
     let (_, body) = http_get(&addr);
     assert_eq!(counter_of(&body), first + 1);
+    // The generated cluster seed went to a 0600 file in the state directory; the log names
+    // the file and the public key, never the seed.
+    let line = up.wait_for("generated cluster seed");
+    let seed_path = state.path().join("cluster.seed");
+    assert!(line.contains(&seed_path.display().to_string()), "{line}");
+    let seed = std::fs::read_to_string(&seed_path).unwrap();
+    let public = ClusterSeed::parse(&seed).unwrap().public_key().as_str().to_owned();
+    assert!(line.contains(&public), "{line}");
+    assert!(!up.log.lock().unwrap().iter().any(|l| l.contains(seed.trim())), "the seed was printed");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&seed_path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     up.stop();
 }
 

@@ -244,6 +244,9 @@ impl Reply {
     }
 }
 
+/// Control requests handled at once, at most (one task each).
+const MAX_CONCURRENT_HANDLERS: usize = 64;
+
 async fn serve<T: ControlTarget>(
     ctx: Arc<Ctx<T>>,
     mut subscribers: SelectAll<async_nats::Subscriber>,
@@ -252,6 +255,7 @@ async fn serve<T: ControlTarget>(
     announce: bool,
 ) {
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let handlers = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HANDLERS));
     let mut ticker = heartbeat.map(|period| {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -270,7 +274,20 @@ async fn serve<T: ControlTarget>(
             }
             msg = subscribers.next() => match msg {
                 Some(msg) => {
-                    tasks.spawn(handle(ctx.clone(), msg));
+                    // At most MAX_CONCURRENT_HANDLERS requests are handled at once; the next
+                    // one waits here (NATS buffers the rest) unless the host stops.
+                    let permit = tokio::select! {
+                        () = &mut shutdown => break,
+                        p = handlers.clone().acquire_owned() => match p {
+                            Ok(p) => p,
+                            Err(_) => break,
+                        },
+                    };
+                    let ctx = ctx.clone();
+                    tasks.spawn(async move {
+                        handle(ctx, msg).await;
+                        drop(permit);
+                    });
                 }
                 None => {
                     tracing::warn!("control subscriptions ended (connection closed?)");

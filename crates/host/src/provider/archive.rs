@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 pub const CLAIMS_ENTRY: &str = "claims.jwt";
 const BLOCK: usize = 512;
 /// Refuse archives that unpack to more than this (a gzip bomb guard).
-const MAX_UNPACKED: u64 = 1 << 30;
+pub const MAX_UNPACKED: u64 = 512 * 1024 * 1024;
 
 /// The provider metadata of wascap claims (`wascap` in the JWT).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,9 +132,12 @@ impl ArchiveContents {
         let tar = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(bytes)
-                .take(MAX_UNPACKED)
+                .take(MAX_UNPACKED + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| format!("not a valid gzip stream: {e}"))?;
+            if out.len() as u64 > MAX_UNPACKED {
+                return Err(format!("the archive unpacks to more than {MAX_UNPACKED} bytes"));
+            }
             out
         } else {
             bytes.to_vec()

@@ -104,13 +104,20 @@ pub fn local_path(reference: &str) -> Result<PathBuf, HostError> {
     Ok(PathBuf::from(reference))
 }
 
-/// Resolve `spec` (reads files: call from a blocking context).
-pub(crate) fn resolve(spec: &ProviderSpec, state: &StateDir, now: u64) -> Result<Resolved, HostError> {
+/// Resolve `spec` (reads files: call from a blocking context). Archives must be signed by
+/// one of `trusted` when given ([`crate::load_policy`]).
+pub(crate) fn resolve(
+    spec: &ProviderSpec,
+    state: &StateDir,
+    now: u64,
+    trusted: Option<&[lattice_proto::AccountKey]>,
+) -> Result<Resolved, HostError> {
     let path = local_path(&spec.reference)?;
-    let bytes = std::fs::read(&path).map_err(|e| HostError::io(&path, e))?;
+    let bytes = crate::load_policy::read_local_file(&spec.reference, &path)?;
     if archive::is_archive_path(&spec.reference) || bytes.starts_with(&[0x1f, 0x8b]) {
         let par = archive::ProviderArchive::parse(&bytes, now)
             .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e })?;
+        crate::load_policy::check_issuer(trusted, "provider archive", &spec.reference, &par.claims.iss)?;
         let binary = state.unpacked_binary(&par.hash, &par.target, &par.binary)?;
         let key = ProviderKey::parse(&par.claims.sub).map_err(|e| reference_err(&spec.reference, e.to_string()))?;
         let meta = &par.claims.wascap;

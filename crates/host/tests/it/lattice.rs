@@ -50,6 +50,7 @@ impl TestLattice {
             .ctl_nats(ctl)
             .rpc_url(self.server.url())
             .state_dir(self.dir.path().join("state"))
+            .allow_file_load(true)
             .health_checks(Duration::from_millis(300), Duration::from_millis(500))
             .restart_policy(RestartPolicy {
                 initial: Duration::from_millis(50),

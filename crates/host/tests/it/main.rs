@@ -11,4 +11,5 @@ mod host;
 mod lattice;
 mod providers;
 mod runtime;
+mod sidedoors;
 mod support;

@@ -83,6 +83,10 @@ impl Provider for Shared {
         if link.values.get("refuse").is_some() {
             return Err(ProviderError::refused("refuse=yes"));
         }
+        if link.values.get("block").is_some() {
+            self.event("put blocked".into());
+            self.release.notified().await;
+        }
         self.event(format!("put {} {}", link.actor_id, link.values.get("v").unwrap_or_default()));
         Ok(())
     }
@@ -209,6 +213,35 @@ impl Env {
         self.client().call(WasmCloudEntity::actor(actor), self.target(), op, msg.to_vec()).await
     }
 
+    /// The lattice data bucket, created as a host creates it.
+    async fn bucket(&self) -> async_nats::jetstream::kv::Store {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        let bucket = lattice_control::storage::bucket_name(&self.lattice);
+        let config = async_nats::jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: async_nats::jetstream::stream::DiscardPolicy::New,
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.unwrap();
+        js.get_key_value(bucket).await.unwrap()
+    }
+
+    /// Store `ld` in the lattice data bucket, as a host does before publishing a link.
+    async fn store(&self, ld: &LinkDefinition) {
+        let key = lattice_control::storage::linkdef_key_for(ld);
+        self.bucket().await.put(key, lattice_control::storage::encode_linkdef(ld).into()).await.unwrap();
+    }
+
+    /// Delete `ld` from the lattice data bucket, as a host does before publishing a delete.
+    async fn unstore(&self, ld: &LinkDefinition) {
+        self.bucket().await.delete(lattice_control::storage::linkdef_key_for(ld)).await.unwrap();
+    }
+
     async fn publish(&self, subject: String, payload: Vec<u8>) {
         self.nats.publish(subject, payload.into()).await.unwrap();
         self.nats.flush().await.unwrap();
@@ -303,13 +336,17 @@ async fn the_link_table_filters_replaces_and_refuses() {
 
     let put = env.subject(subject::linkdefs_put);
     let del = env.subject(subject::linkdefs_del);
-    // Identical put: nothing happens. Changed values: the link is replaced.
+    // Identical put: nothing happens. Changed values: the link is replaced. (A host stores
+    // every link in the lattice data bucket before publishing it; so does this test.)
     env.publish(put.clone(), env.link(&a, LINK, &[("v", "1")]).encode()).await;
+    env.store(&env.link(&a, LINK, &[("v", "2")])).await;
     env.publish(put.clone(), env.link(&a, LINK, &[("v", "2")]).encode()).await;
     // A new actor, then its removal.
     // Older hosts encode the link as a msgpack array (`rmp_serde::to_vec`): accepted too.
+    env.store(&env.link(&d, LINK, &[])).await;
     env.publish(put.clone(), rmp_serde::to_vec(&env.link(&d, LINK, &[])).unwrap()).await;
     env.wait_link_state(&d, true).await;
+    env.unstore(&env.link(&d, LINK, &[])).await;
     env.publish(del.clone(), env.link(&d, LINK, &[]).encode()).await;
     env.wait_link_state(&d, false).await;
     // A delete for another link name does not touch `a`.
@@ -330,6 +367,84 @@ async fn the_link_table_filters_replaces_and_refuses() {
             format!("del {a} 2"),
             "shutdown".to_owned(),
         ]
+    );
+}
+
+/// Attack (docs/SECURITY.md list (a)): link messages no host stored change nothing; real
+/// ones (bucket first, as every host writes) still work; the link count is capped; a slow
+/// link hook does not stop health answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_stored_links_are_applied_and_links_are_capped() {
+    let env = Env::new().await;
+    let (forged, real, extra, slow) = (Env::actor(), Env::actor(), Env::actor(), Env::actor());
+    let probe = Arc::new(Probe::default());
+    let options = RunOptions { max_links: 2, link_confirm_wait: Duration::from_millis(100), ..RunOptions::default() };
+    let (stop, task) = env.spawn(probe.clone(), Vec::new(), options);
+    env.health().await;
+    let put = env.subject(subject::linkdefs_put);
+    let del = env.subject(subject::linkdefs_del);
+
+    // A forged put, then a real one: link messages are handled in order, so once the real
+    // one is applied the forged one has been looked at, and it was not applied.
+    env.publish(put.clone(), env.link(&forged, LINK, &[]).encode()).await;
+    env.store(&env.link(&real, LINK, &[("v", "1")])).await;
+    env.publish(put.clone(), env.link(&real, LINK, &[("v", "1")]).encode()).await;
+    env.wait_link_state(&real, true).await;
+    // The same actor with values the bucket does not hold: not applied either.
+    env.publish(put.clone(), env.link(&real, LINK, &[("v", "evil")]).encode()).await;
+    // A forged delete of the real link: refused (the bucket still holds it).
+    env.publish(del.clone(), env.link(&real, LINK, &[("v", "1")]).encode()).await;
+    // Stored later than its put arrived, within the wait: applied (a slow write is not lost).
+    env.publish(put.clone(), env.link(&extra, LINK, &[]).encode()).await;
+    env.store(&env.link(&extra, LINK, &[])).await;
+    env.wait_link_state(&extra, true).await;
+    assert_eq!(probe.events(), [format!("put {real} 1"), format!("put {extra} ")]);
+    env.wait_link_state(&forged, false).await;
+    env.wait_link_state(&real, true).await;
+
+    // The cap: a third stored link is refused while two are linked.
+    env.store(&env.link(&slow, LINK, &[("block", "1")])).await;
+    env.publish(put.clone(), env.link(&slow, LINK, &[("block", "1")]).encode()).await;
+    // Replacing an existing link is not a new one: allowed at the cap. Puts are handled in
+    // order, so once it shows, the slow put has been refused.
+    env.store(&env.link(&real, LINK, &[("v", "2")])).await;
+    env.publish(put.clone(), env.link(&real, LINK, &[("v", "2")]).encode()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !probe.events().contains(&format!("put {real} 2")) {
+        assert!(tokio::time::Instant::now() < deadline, "the replacing put was never applied");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    env.unstore(&env.link(&extra, LINK, &[])).await;
+    env.publish(del.clone(), env.link(&extra, LINK, &[]).encode()).await;
+    env.wait_link_state(&extra, false).await;
+    // Now there is room: the (still stored) slow link is applied on its next put, and its
+    // hook blocks; health and calls of linked actors are still answered meanwhile.
+    env.publish(put.clone(), env.link(&slow, LINK, &[("block", "1")]).encode()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !probe.events().contains(&"put blocked".to_owned()) {
+        assert!(tokio::time::Instant::now() < deadline, "the slow link was never applied");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(env.health().await.healthy);
+    env.wait_link_state(&real, true).await;
+    probe.release.notify_one();
+    env.wait_link_state(&slow, true).await;
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    let events = probe.events();
+    assert_eq!(
+        &events[..7],
+        [
+            format!("put {real} 1"),
+            format!("put {extra} "),
+            format!("del {real} 1"),
+            format!("put {real} 2"),
+            format!("del {extra} "),
+            "put blocked".to_owned(),
+            format!("put {slow} "),
+        ],
+        "the first put of the slow link was refused by the cap: {events:?}"
     );
 }
 

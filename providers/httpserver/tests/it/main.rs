@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod bounds;
 mod http;
 mod support;
 
@@ -186,4 +187,39 @@ async fn large_bodies_travel_through_the_object_store() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body[..r.body.len().min(200)]));
     let seen: support::SeenRequest = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(seen.body, body);
+}
+
+/// Attack (docs/SECURITY.md list (a)): a `.linkdefs.put` that no host stored — naming an
+/// actor and a listen address — must not open a listener or reach the actor; the provider
+/// says why. The same link stored by a host (bucket write, then put) works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_link_put_opens_no_listener_and_a_stored_one_does() {
+    let env = Env::new().await;
+    let (victim, bad_key) = (TestLattice::new_actor_key(), TestLattice::new_actor_key());
+    let _actor = env.serve_actor(&victim).await;
+    let p = env.start(Vec::new()).await;
+
+    // Pick a free port, then forge a put that asks the provider to listen there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forged = env.link(&victim, &[("address", &format!("127.0.0.1:{port}"))]);
+    env.lattice.publish_link_put(&env.nats, &forged).await;
+    p.wait_for_line(&["refusing a link put that no host stored", victim.as_str()], WAIT).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        "a forged link must not open a listener"
+    );
+    // An actor id that is not an `M…` key is refused before any lookup.
+    let mut bad = env.link(&bad_key, &[("address", "127.0.0.1:0")]);
+    bad.actor_id = "MNOTAKEY".into();
+    env.lattice.publish_link_put(&env.nats, &bad).await;
+    p.wait_for_line(&["refusing a link put with an invalid actor_id"], WAIT).await;
+    // A forged delete of a real link does not close its listener.
+    let real = env.link(&victim, &[("address", "127.0.0.1:0")]);
+    env.lattice.put_link(&env.nats, &real).await;
+    let addr = listening_address(&p, &victim).await;
+    env.lattice.publish_link_del(&env.nats, &real).await;
+    p.wait_for_line(&["refusing a link delete for a link the lattice data bucket still holds", victim.as_str()], WAIT)
+        .await;
+    assert_eq!(http::request(addr, "GET", "/", &[], b"").await.status, 200, "the stored link keeps serving");
+    assert!(env.lattice.health(&env.nats, &env.provider, support::LINK, WAIT).await.unwrap().healthy);
 }
