@@ -42,6 +42,7 @@ pub struct HostBuilder {
     restart: Option<RestartPolicy>,
     state_dir: Option<PathBuf>,
     js_domain: Option<String>,
+    js_replicas: Option<lattice_rpc::jetstream::Replicas>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
 }
@@ -154,6 +155,15 @@ impl HostBuilder {
         self
     }
 
+    /// How many copies JetStream keeps of the lattice's streams (default 1): the
+    /// lattice-data bucket and the chunking object store are created with it, existing ones
+    /// (also a 0.82 host's) updated to it at start, and providers are told (HostData
+    /// `env_values` `LATTICE_JS_REPLICAS`, when more than 1).
+    pub fn js_replicas(mut self, replicas: lattice_rpc::jetstream::Replicas) -> Self {
+        self.js_replicas = Some(replicas);
+        self
+    }
+
     /// The wasm runtime's settings.
     pub fn runtime_config(mut self, config: RuntimeConfig) -> Self {
         self.runtime = Some(config);
@@ -204,6 +214,7 @@ impl HostBuilder {
             rpc_url,
             rpc_credentials: self.rpc_credentials.take(),
             js_domain: self.js_domain.take(),
+            js_replicas: self.js_replicas.unwrap_or_default(),
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
         };
@@ -225,9 +236,11 @@ impl HostBuilder {
             rpc_nats.clone(),
             config.lattice.clone(),
             config.js_domain.as_deref(),
+            config.js_replicas,
             events.clone(),
         )
         .await?;
+        crate::storage::ensure_lattice_storage(&ctl_nats, &config).await?;
         let mut rpc =
             RpcClient::builder(rpc_nats.clone(), config.lattice.clone(), config.cluster_seed.clone(), key.clone())
                 .timeout(config.rpc_timeout);

@@ -34,6 +34,7 @@ pub mod manifest;
 pub mod provider;
 pub mod serve;
 pub mod state_dir;
+mod storage;
 
 pub use builder::HostBuilder;
 pub use config::{Credentials, HostConfig};

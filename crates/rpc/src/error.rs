@@ -87,6 +87,17 @@ pub enum RpcError {
         #[source]
         source: BoxError,
     },
+    /// Setting up JetStream storage (a KV bucket, the object store, replicas) failed.
+    #[error("jetstream: could not {op} '{name}': {source}")]
+    JetStream {
+        /// What was being done (`create`, `open`, `update the replicas of`, …).
+        op: &'static str,
+        /// The bucket or stream.
+        name: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl RpcError {

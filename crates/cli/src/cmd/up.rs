@@ -77,6 +77,11 @@ pub(crate) struct Args {
     /// The demo's HTTP port (`${HTTP_PORT}` in manifests).
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
+    /// Copies JetStream keeps of the lattice data, the chunking object store and the kv
+    /// provider's buckets (1 to 5; 3 on a 3-node cluster). Existing buckets are updated
+    /// to it at start.
+    #[arg(long, env = "LATTICE_JS_REPLICAS", value_name = "N", default_value = "1")]
+    js_replicas: lattice_rpc::jetstream::Replicas,
     /// Where provider keys and unpacked archives are kept.
     #[arg(long, env = "LATTICE_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -205,6 +210,7 @@ async fn up(args: Args) -> Outcome {
         .rpc_url(rpc_url.clone())
         .ctl_url(ctl_url)
         .labels(labels)
+        .js_replicas(args.js_replicas)
         .rpc_timeout(Duration::from_millis(args.rpc_timeout_ms.max(1)))
         .provider_shutdown_grace(Duration::from_millis(args.provider_shutdown_grace))
         .health_checks(

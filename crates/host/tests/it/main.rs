@@ -10,5 +10,6 @@ mod control;
 mod host;
 mod lattice;
 mod providers;
+mod replicas;
 mod runtime;
 mod support;
