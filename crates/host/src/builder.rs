@@ -43,6 +43,7 @@ pub struct HostBuilder {
     state_dir: Option<PathBuf>,
     js_domain: Option<String>,
     js_replicas: Option<lattice_rpc::jetstream::Replicas>,
+    rpc_state: Option<lattice_rpc::ConnWatch>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
 }
@@ -155,6 +156,13 @@ impl HostBuilder {
         self
     }
 
+    /// The RPC connection's live state ([`lattice_rpc::Nats::state`]): actors' calls to
+    /// providers then fail at once while it is down instead of waiting out their timeout.
+    pub fn rpc_connection_state(mut self, state: lattice_rpc::ConnWatch) -> Self {
+        self.rpc_state = Some(state);
+        self
+    }
+
     /// How many copies JetStream keeps of the lattice's streams (default 1): the
     /// lattice-data bucket and the chunking object store are created with it, existing ones
     /// (also a 0.82 host's) updated to it at start, and providers are told (HostData
@@ -246,6 +254,9 @@ impl HostBuilder {
                 .timeout(config.rpc_timeout);
         if let Some(domain) = &config.js_domain {
             rpc = rpc.jetstream_domain(domain.clone());
+        }
+        if let Some(state) = self.rpc_state.take() {
+            rpc = rpc.connection_state(state);
         }
         let rpc = rpc.build();
         let calls: Arc<dyn HostCalls> = Arc::new(ActorCalls::new(links.clone(), rpc.clone()));

@@ -147,14 +147,14 @@ async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
     .map_err(Failure::from)
 }
 
-async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
+async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<lattice_rpc::Nats, Failure> {
     let nats = lattice_rpc::NatsOptions::new(url)
         .creds_file(creds.map(Path::to_path_buf))
         .name(name)
         .connect()
         .await
         .with_context(|| format!("connecting to NATS at {url}"))?;
-    Ok(nats.client)
+    Ok(nats)
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
@@ -205,8 +205,9 @@ async fn up(args: Args) -> Outcome {
         .lattice(lattice)
         .host_seed(host_seed)
         .cluster_issuers(issuers)
-        .rpc_nats(rpc)
-        .ctl_nats(ctl)
+        .rpc_nats(rpc.client)
+        .rpc_connection_state(rpc.state)
+        .ctl_nats(ctl.client)
         .rpc_url(rpc_url.clone())
         .ctl_url(ctl_url)
         .labels(labels)

@@ -12,7 +12,7 @@ use lattice_rpc::jetstream::{self as js_storage, Replicas, ReplicasChange};
 use lattice_test_support::NatsCluster;
 
 async fn connect(cluster: &NatsCluster) -> async_nats::Client {
-    async_nats::connect(cluster.urls().join(",")).await.unwrap()
+    lattice_rpc::NatsOptions::new(&cluster.urls().join(",")).connect().await.unwrap().client
 }
 
 async fn start_host(cluster: &NatsCluster, lattice: &LatticeName, dir: &std::path::Path) -> lattice_host::Host {
