@@ -116,12 +116,13 @@ fn init_logging() {
     );
 }
 
-/// Whether a NATS server answers at `url` (a quick connect with a short timeout).
+/// Whether a NATS server answers at `url` (one URL or a comma-separated list; a quick
+/// connect with a short timeout).
 async fn reachable(url: &str) -> bool {
-    let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
+    let attempt = lattice_rpc::NatsOptions::new(url).connect_timeout(Duration::from_secs(1)).connect();
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(client)) => {
-            drop(client.flush().await);
+        Ok(Ok(nats)) => {
+            drop(nats.client.flush().await);
             true
         }
         _ => false,
