@@ -132,18 +132,24 @@ fn init_logging() {
 /// connect with a short timeout). One that refuses an anonymous login counts: it is there,
 /// it wants credentials (never start an open server next to a locked-down one).
 async fn reachable(url: &str) -> bool {
-    let attempt = lattice_rpc::NatsOptions::new(url).connect_timeout(Duration::from_secs(1)).connect();
-    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(nats)) => {
-            drop(nats.client.flush().await);
-            true
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(one);
+        let there = match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(client)) => {
+                drop(client.flush().await);
+                true
+            }
+            Ok(Err(e)) => matches!(
+                e.kind(),
+                async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+            ),
+            Err(_) => false,
+        };
+        if there {
+            return true;
         }
-        Ok(Err(e)) => matches!(
-            e.kind(),
-            async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
-        ),
-        Err(_) => false,
     }
+    false
 }
 
 /// Start a nats-server with JetStream for the demo (it lives as long as the returned value).
