@@ -42,6 +42,8 @@ pub struct HostBuilder {
     restart: Option<RestartPolicy>,
     state_dir: Option<PathBuf>,
     js_domain: Option<String>,
+    js_replicas: Option<lattice_rpc::jetstream::Replicas>,
+    rpc_state: Option<lattice_rpc::ConnWatch>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
     observability: config::Observability,
@@ -157,6 +159,22 @@ impl HostBuilder {
         self
     }
 
+    /// The RPC connection's live state ([`lattice_rpc::Nats::state`]): actors' calls to
+    /// providers then fail at once while it is down instead of waiting out their timeout.
+    pub fn rpc_connection_state(mut self, state: lattice_rpc::ConnWatch) -> Self {
+        self.rpc_state = Some(state);
+        self
+    }
+
+    /// How many copies JetStream keeps of the lattice's streams (default 1): the
+    /// lattice-data bucket and the chunking object store are created with it, existing ones
+    /// (also a 0.82 host's) updated to it at start, and providers are told (HostData
+    /// `env_values` `LATTICE_JS_REPLICAS`, when more than 1).
+    pub fn js_replicas(mut self, replicas: lattice_rpc::jetstream::Replicas) -> Self {
+        self.js_replicas = Some(replicas);
+        self
+    }
+
     /// The wasm runtime's settings.
     pub fn runtime_config(mut self, config: RuntimeConfig) -> Self {
         self.runtime = Some(config);
@@ -228,6 +246,7 @@ impl HostBuilder {
             rpc_url,
             rpc_credentials: self.rpc_credentials.take(),
             js_domain: self.js_domain.take(),
+            js_replicas: self.js_replicas.unwrap_or_default(),
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
             observability: std::mem::take(&mut self.observability),
@@ -252,14 +271,19 @@ impl HostBuilder {
             rpc_nats.clone(),
             config.lattice.clone(),
             config.js_domain.as_deref(),
+            config.js_replicas,
             events.clone(),
         )
         .await?;
+        crate::storage::ensure_lattice_storage(&ctl_nats, &config).await?;
         let mut rpc =
             RpcClient::builder(rpc_nats.clone(), config.lattice.clone(), config.cluster_seed.clone(), key.clone())
                 .timeout(config.rpc_timeout);
         if let Some(domain) = &config.js_domain {
             rpc = rpc.jetstream_domain(domain.clone());
+        }
+        if let Some(state) = self.rpc_state.take() {
+            rpc = rpc.connection_state(state);
         }
         let rpc = rpc.build();
         let calls: Arc<dyn HostCalls> = Arc::new(ActorCalls::new(links.clone(), rpc.clone()));

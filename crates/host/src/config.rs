@@ -133,6 +133,9 @@ pub struct HostConfig {
     pub rpc_credentials: Option<Credentials>,
     /// JetStream domain of the lattice-data bucket and the chunking object store.
     pub js_domain: Option<String>,
+    /// Copies JetStream keeps of the lattice-data bucket, the chunking object store and
+    /// the kv provider's buckets (issue 17; 3 on a 3-node cluster).
+    pub js_replicas: lattice_rpc::jetstream::Replicas,
     /// The wasm runtime's settings.
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).

@@ -465,6 +465,7 @@ impl Host {
             events: self.inner.events.clone(),
             tracker: self.inner.tracker.clone(),
             observability: c.observability.clone(),
+            js_replicas: c.js_replicas,
         }
     }
 

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod provider;
 pub mod serve;
 pub mod state_dir;
+mod storage;
 
 pub use builder::HostBuilder;
 pub use config::{Credentials, HostConfig, Observability};

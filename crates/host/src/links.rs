@@ -26,6 +26,7 @@ use lattice_control::LatticeEvent;
 use lattice_control::events::LinkdefEventData;
 use lattice_control::storage::{self, KvKey, StoredClaims};
 use lattice_proto::{ActorKey, LatticeName, LinkDefinition, LinkName, ProviderKey, subject};
+use lattice_rpc::jetstream::Replicas;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -89,13 +90,15 @@ pub fn validate_link(ld: &LinkDefinition) -> Result<(), HostError> {
 }
 
 impl LinkStore {
-    /// Open (or create, with 0.82's defaults: one replica, history 1) the lattice-data
-    /// bucket on the control connection `ctl`, and read it whole.
+    /// Open (or create, with 0.82's defaults but `replicas` copies: history 1) the
+    /// lattice-data bucket on the control connection `ctl`, bring an existing one to
+    /// `replicas` copies (logged), and read it whole.
     pub async fn open(
         ctl: async_nats::Client,
         rpc: async_nats::Client,
         lattice: LatticeName,
         js_domain: Option<&str>,
+        replicas: Replicas,
         events: EventPublisher,
     ) -> Result<Self, HostError> {
         let js = match js_domain {
@@ -103,38 +106,7 @@ impl LinkStore {
             None => jetstream::new(ctl),
         };
         let bucket = storage::bucket_name(&lattice);
-        let kv = match js.get_key_value(bucket.clone()).await {
-            Ok(kv) => kv,
-            Err(_) => {
-                // The stream `create_key_value` would make (history 1, one replica), created
-                // directly: that helper first asks for the account's JetStream info, whose
-                // reply from nats-server 2.9 lacks fields async-nats 0.51 requires.
-                let config = jetstream::stream::Config {
-                    name: format!("KV_{bucket}"),
-                    subjects: vec![format!("$KV.{bucket}.>")],
-                    max_messages_per_subject: 1,
-                    storage: jetstream::stream::StorageType::File,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    deny_purge: false,
-                    allow_direct: true,
-                    num_replicas: 1,
-                    discard: jetstream::stream::DiscardPolicy::New,
-                    ..Default::default()
-                };
-                // Another host may create it at the same time: the lookup finds it either way.
-                let created = js.get_or_create_stream(config).await.map(drop);
-                match js.get_key_value(bucket).await {
-                    Ok(kv) => kv,
-                    Err(e) => {
-                        return Err(match created {
-                            Err(c) => HostError::kv("create", c),
-                            Ok(()) => HostError::kv("open", e),
-                        });
-                    }
-                }
-            }
-        };
+        let kv = lattice_rpc::jetstream::open_kv(&js, &bucket, replicas).await.map_err(|e| HostError::kv("open", e))?;
         let store = Self { inner: Arc::new(Inner { kv, lattice, rpc, events, view: RwLock::default() }) };
         store.load().await?;
         Ok(store)

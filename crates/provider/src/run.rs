@@ -136,7 +136,7 @@ async fn termination() {
 }
 
 /// Open the RPC connection described by HostData (through the one connect helper).
-async fn connect(host_data: &LoadedHostData) -> Result<async_nats::Client, ProviderError> {
+async fn connect(host_data: &LoadedHostData) -> Result<lattice_rpc::Nats, ProviderError> {
     let raw = host_data.raw();
     let url = host_data.nats_url().to_owned();
     let name = format!("lattice-provider {} {}", host_data.valid().provider_key, host_data.valid().link_name);
@@ -152,7 +152,7 @@ async fn connect(host_data: &LoadedHostData) -> Result<async_nats::Client, Provi
         .connect()
         .await
         .map_err(|e| ProviderError::Connect { url, source: e.into() })?;
-    Ok(nats.client)
+    Ok(nats)
 }
 
 /// Serve `provider` with `host_data` until `shutdown` completes or the host sends
@@ -165,9 +165,12 @@ pub async fn serve<P: Provider>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ProviderError> {
     let v = host_data.valid().clone();
-    let nats = connect(&host_data).await?;
+    let conn = connect(&host_data).await?;
+    let nats = conn.client.clone();
+    // Calls to actors fail at once while the connection is down (issue 17).
     let client = RpcClient::builder(nats.clone(), v.lattice.clone(), v.invocation_seed.clone(), v.host_id.clone())
         .timeout(host_data.rpc_timeout())
+        .connection_state(conn.state.clone())
         .build();
     let ctx = ProviderContext::new(host_data, P::CONTRACT_ID, nats.clone(), client);
     let provider = Arc::new(provider);

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::chunk::ChunkStore;
+use crate::connect::ConnWatch;
 use crate::deadline;
 use crate::error::RpcError;
 use crate::inbox::Inbox;
@@ -51,9 +52,20 @@ pub struct RpcClientBuilder {
     host: HostKey,
     timeout: Duration,
     js_domain: Option<String>,
+    state: Option<ConnWatch>,
 }
 
 impl RpcClientBuilder {
+    /// The connection's live state ([`crate::Nats::state`]): with it, a call made while the
+    /// connection is down, or waiting for its answer when the connection drops, fails at
+    /// once with [`RpcError::Disconnected`] instead of waiting out its timeout (the answer
+    /// cannot arrive: the reply subscription lives on the lost connection). Without it
+    /// (a client made outside [`crate::NatsOptions`]) such calls time out.
+    pub fn connection_state(mut self, state: ConnWatch) -> Self {
+        self.state = Some(state);
+        self
+    }
+
     /// The default timeout of this client's calls (default 2000 ms). Zero is raised to 1 ms:
     /// a call never waits forever and never fails without being sent.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -78,6 +90,7 @@ impl RpcClientBuilder {
                 host: self.host,
                 timeout: self.timeout,
                 inbox: OnceCell::new(),
+                state: self.state,
                 chunks,
                 subjects: Mutex::new(HashMap::new()),
             }),
@@ -100,10 +113,24 @@ struct ClientInner {
     host: HostKey,
     timeout: Duration,
     inbox: OnceCell<Inbox>,
+    state: Option<ConnWatch>,
     chunks: ChunkStore,
     /// Subjects of recent targets, by (public key, link name): validating a key costs an
     /// elliptic-curve point decompression, too much to repeat on every call.
     subjects: Mutex<HashMap<(String, String), Arc<str>>>,
+}
+
+/// Resolves when `state` is (or turns) disconnected; never when the connection is gone
+/// for good while connected (a closed client fails its calls by itself).
+async fn until_disconnected(mut state: ConnWatch) {
+    loop {
+        if !state.is_connected() {
+            return;
+        }
+        if state.changed().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// How many target subjects a client remembers before starting over.
@@ -118,7 +145,7 @@ impl RpcClient {
         seed: ClusterSeed,
         host: HostKey,
     ) -> RpcClientBuilder {
-        RpcClientBuilder { nats, lattice, seed, host, timeout: DEFAULT_TIMEOUT, js_domain: None }
+        RpcClientBuilder { nats, lattice, seed, host, timeout: DEFAULT_TIMEOUT, js_domain: None, state: None }
     }
 
     /// The lattice this client calls into.
@@ -195,6 +222,7 @@ impl RpcClient {
             Err(RpcError::Rejected { .. }) => "rejected",
             Err(RpcError::Timeout { .. }) => "timeout",
             Err(RpcError::NoResponders { .. }) => "no_responders",
+            Err(RpcError::Disconnected { .. }) => "disconnected",
             Err(_) => "error",
         };
         let duration_us = started.elapsed().as_micros() as u64;
@@ -254,6 +282,9 @@ impl ClientInner {
         options: CallOptions,
     ) -> Result<Vec<u8>, RpcError> {
         let subject = self.subject_for(&target)?;
+        if self.state.as_ref().is_some_and(|s| !s.is_connected()) {
+            return Err(RpcError::Disconnected { subject, sent: false });
+        }
         let chunked = chunk::needs_chunking(msg.len());
         let mut timeout = options.timeout.unwrap_or(self.timeout).max(Duration::from_millis(1));
         if chunked {
@@ -283,7 +314,18 @@ impl ClientInner {
             .await
             .map_err(|e| RpcError::nats("publish", e))?;
 
-        let Some(reply) = pending.wait_until(deadline).await else {
+        let reply = match &self.state {
+            None => pending.wait_until(deadline).await,
+            Some(state) => {
+                tokio::select! {
+                    reply = pending.wait_until(deadline) => reply,
+                    () = until_disconnected(state.clone()) => {
+                        return Err(RpcError::Disconnected { subject, sent: true });
+                    }
+                }
+            }
+        };
+        let Some(reply) = reply else {
             return Err(RpcError::Timeout { subject, after: timeout });
         };
         if reply.status == Some(StatusCode::NO_RESPONDERS) {

@@ -45,6 +45,17 @@ pub enum RpcError {
         /// The timeout that passed.
         after: Duration,
     },
+    /// The NATS connection was down when the call was made (`sent: false`: nothing was
+    /// sent), or dropped while the call waited for its answer (`sent: true`: the receiver
+    /// may or may not have run it). Fails at once, instead of waiting out the timeout;
+    /// retry once the connection is back (an HTTP front answers 503 with `Retry-After`).
+    #[error("not connected to NATS: {}", if *sent { "the connection dropped while waiting for the answer" } else { "the call was not sent" })]
+    Disconnected {
+        /// The subject the invocation was (or would have been) sent to.
+        subject: String,
+        /// Whether the invocation had been published before the connection was lost.
+        sent: bool,
+    },
     /// The receiver ran the call and answered with an error (the response's `error`).
     #[error("remote error: {0}")]
     Remote(String),
@@ -112,6 +123,17 @@ pub enum RpcError {
         #[source]
         source: BoxError,
     },
+    /// Setting up JetStream storage (a KV bucket, the object store, replicas) failed.
+    #[error("jetstream: could not {op} '{name}': {source}")]
+    JetStream {
+        /// What was being done (`create`, `open`, `update the replicas of`, …).
+        op: &'static str,
+        /// The bucket or stream.
+        name: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl RpcError {
@@ -132,7 +154,13 @@ impl RpcError {
     /// Whether retrying the same call could succeed (timeouts and transport failures);
     /// rejections, remote errors and bad input never will.
     pub fn is_transient(&self) -> bool {
-        matches!(self, RpcError::Timeout { .. } | RpcError::NoResponders { .. } | RpcError::Nats { .. })
+        matches!(
+            self,
+            RpcError::Timeout { .. }
+                | RpcError::NoResponders { .. }
+                | RpcError::Nats { .. }
+                | RpcError::Disconnected { .. }
+        )
     }
 }
 

@@ -36,6 +36,7 @@ pub mod deadline;
 pub mod error;
 pub mod handler;
 mod inbox;
+pub mod jetstream;
 pub mod metrics;
 pub mod micro;
 pub mod server;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -38,6 +38,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::settings::Settings;
 use crate::wire::{HANDLE_REQUEST, HttpRequest, HttpResponse};
+
+/// `Retry-After` (seconds) of the 503 answered while the provider is not connected to NATS:
+/// reconnecting takes well under a second (issue 17).
+const RETRY_AFTER_SECS: &str = "1";
 
 /// A running listener for one actor.
 #[derive(Debug)]
@@ -219,6 +223,12 @@ impl Route {
             Err(RpcError::Timeout { after, .. }) => {
                 tracing::warn!(actor = %self.actor, ?after, "actor did not answer in time: 503");
                 return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "the actor did not answer in time"));
+            }
+            Err(RpcError::Disconnected { .. }) => {
+                tracing::warn!(actor = %self.actor, "not connected to NATS: 503");
+                let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "the lattice is unreachable; retry shortly");
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                return Err(response);
             }
             Err(RpcError::NoResponders { .. }) => {
                 tracing::warn!(actor = %self.actor, "actor is not running: 503");

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lattice_provider::{HandlerError, LinkDefinition, Provider, ProviderContext, ProviderError, Request};
+use lattice_rpc::jetstream::Replicas;
 use tokio_util::task::TaskTracker;
 
 use crate::expiry::Sweeper;
@@ -31,6 +32,22 @@ pub(crate) fn bucket_name(link: &LinkDefinition) -> Result<String, ProviderError
         )));
     }
     Ok(name)
+}
+
+/// The HostData `env_values` key a Lattice host sets to the configured JetStream replica
+/// count (absent: one, as with a 0.82 host).
+const JS_REPLICAS_ENV: &str = "LATTICE_JS_REPLICAS";
+
+/// The replicas the host asks for; one when it does not say (or says nonsense, logged).
+fn js_replicas(ctx: &ProviderContext) -> Replicas {
+    match ctx.host_data().env_values.get(JS_REPLICAS_ENV).map(str::parse::<Replicas>) {
+        None => Replicas::ONE,
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "ignoring {JS_REPLICAS_ENV}: using one replica");
+            Replicas::ONE
+        }
+    }
 }
 
 /// The `wasmcloud:keyvalue` provider.
@@ -61,7 +78,7 @@ impl Provider for KvProvider {
     async fn put_link(&self, ctx: &ProviderContext, link: &LinkDefinition) -> Result<(), ProviderError> {
         let name = bucket_name(link)?;
         let js = async_nats::jetstream::new(ctx.nats().clone());
-        let bucket = Bucket::open(&js, &name)
+        let bucket = Bucket::open(&js, &name, js_replicas(ctx))
             .await
             .map_err(|e| ProviderError::refused(format!("cannot open or create JetStream KV bucket '{name}': {e}")))?;
         tracing::info!(actor = %link.actor_id, bucket = %name, "bucket ready");

@@ -26,8 +26,8 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
-use async_nats::jetstream::stream;
 use bytes::Bytes;
+use lattice_rpc::jetstream::Replicas;
 use serde::{Deserialize, Serialize};
 
 /// How many times a read-modify-write is retried after losing a race.
@@ -196,35 +196,16 @@ pub(crate) enum Change<T> {
 }
 
 impl Bucket {
-    /// Open `name`, creating it (history 1, file storage) if it does not exist.
-    ///
-    /// The bucket's stream is created directly, with the configuration async-nats'
-    /// `create_key_value` would use: that helper first queries the account's JetStream
-    /// info, whose reply from nats-server 2.9 lacks fields async-nats 0.51 requires.
-    pub(crate) async fn open(js: &async_nats::jetstream::Context, name: &str) -> Result<Self, String> {
-        if let Ok(store) = js.get_key_value(name).await {
-            return Ok(Self { store, name: name.to_owned() });
-        }
-        let config = stream::Config {
-            name: format!("KV_{name}"),
-            subjects: vec![format!("$KV.{name}.>")],
-            max_messages_per_subject: 1,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            deny_purge: false,
-            allow_direct: true,
-            num_replicas: 1,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        // Another instance may create it at the same time: an identical config is accepted,
-        // and the lookup below finds the bucket either way.
-        let created = js.get_or_create_stream(config).await.map(drop).map_err(|e| e.to_string());
-        match js.get_key_value(name).await {
-            Ok(store) => Ok(Self { store, name: name.to_owned() }),
-            Err(e) => Err(created.err().unwrap_or_else(|| e.to_string())),
-        }
+    /// Open `name`, creating it (history 1, file storage, `replicas` copies) if it does not
+    /// exist, and bringing an existing one to `replicas` copies
+    /// ([`lattice_rpc::jetstream::open_kv`], the one place for the bucket's configuration).
+    pub(crate) async fn open(
+        js: &async_nats::jetstream::Context,
+        name: &str,
+        replicas: Replicas,
+    ) -> Result<Self, String> {
+        let store = lattice_rpc::jetstream::open_kv(js, name, replicas).await.map_err(|e| e.to_string())?;
+        Ok(Self { store, name: name.to_owned() })
     }
 
     /// The bucket's name.
@@ -343,9 +324,9 @@ mod tests {
         let server = lattice_test_support::NatsServer::start();
         let nats = async_nats::connect(server.url()).await.unwrap();
         let js = async_nats::jetstream::new(nats);
-        let bucket = Bucket::open(&js, "cas_test").await.unwrap();
+        let bucket = Bucket::open(&js, "cas_test", Replicas::ONE).await.unwrap();
         // Opening again finds the existing bucket.
-        let bucket2 = Bucket::open(&js, "cas_test").await.unwrap();
+        let bucket2 = Bucket::open(&js, "cas_test", Replicas::ONE).await.unwrap();
         let first = bucket.put("k", &Value::String { v: "1".into(), exp: None }).await.unwrap();
         bucket2.put("k", &Value::String { v: "2".into(), exp: None }).await.unwrap();
         let e = bucket.store.delete_expect_revision("k", Some(first)).await.unwrap_err();

@@ -87,6 +87,9 @@ pub(crate) struct ActorArgs {
     /// process; default: one per CPU), for experiments.
     #[arg(long, value_name = "N", hide = true)]
     pub(crate) host_workers: Option<usize>,
+    /// `--soak SECS`: one long run sampling the host's memory (issue 17).
+    #[command(flatten)]
+    pub(crate) soak: super::bench_soak::SoakArgs,
 }
 
 /// The wasmcloud:httpserver request, as the 0.82 provider encodes it (HOST.md §5): a
@@ -136,12 +139,12 @@ pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
     if args.actor.instances == 0 {
         return Err(Failure::bad_input(anyhow!("--instances must be >= 1")));
     }
+    let soak = args.actor.soak.plan().map_err(|e| Failure::bad_input(anyhow!(e)))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let errors = runtime.block_on(bench_actor(args, lattice))?;
-    if errors > 0 {
-        return Err(Failure::no(anyhow!("{errors} calls failed (see the cells above)")));
+    match runtime.block_on(bench_actor(args, lattice, soak))? {
+        Some(failed) => Err(Failure::no(anyhow!(failed))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A scratch directory removed when dropped.
@@ -391,7 +394,13 @@ async fn served_calls(
     Ok(calls)
 }
 
-async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result<u64> {
+/// Run the cells (or the soak); `Some(why)` when calls failed (or the soak's memory was
+/// not flat).
+async fn bench_actor(
+    args: &bench::Args,
+    lattice: LatticeName,
+    soak: Option<(Duration, Duration, Duration)>,
+) -> anyhow::Result<Option<String>> {
     let setup = bench::Setup::start(args)?;
     let url = setup.url.clone();
     let connect = || setup.connect();
@@ -457,6 +466,27 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
         "wasmcloud:httpserver",
     );
     let target = WasmCloudEntity::actor(&actor);
+
+    if let Some(plan) = soak {
+        let payload = args.payloads.first().copied().unwrap_or(1024);
+        let concurrency = args.concurrency.first().copied().unwrap_or(1);
+        let body = Arc::new(vec![0x5a_u8; payload]);
+        let (c, o, t) = (client.clone(), origin.clone(), target.clone());
+        let call = move || {
+            let (c, o, t, body) = (c.clone(), o.clone(), t.clone(), body.clone());
+            async move {
+                let msg = http_request(&body);
+                let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| e.to_string())?;
+                check_reply(&reply, &msg)
+            }
+        };
+        let verdict = super::bench_soak::run(&setup, args.json, plan, payload, concurrency, &host_pids, call).await;
+        responder.abort();
+        for host in hosts {
+            tokio::task::block_in_place(|| host.stop())?;
+        }
+        return Ok((verdict.errors > 0 || !verdict.flat).then_some(verdict.summary));
+    }
 
     let duration = Duration::from_secs_f64(args.duration);
     let warmup = Duration::from_secs_f64(args.warmup);
@@ -555,7 +585,7 @@ async fn bench_actor(args: &bench::Args, lattice: LatticeName) -> anyhow::Result
     }
     drop(setup);
     drop(scratch);
-    Ok(errors)
+    Ok((errors > 0).then(|| format!("{errors} calls failed (see the cells above)")))
 }
 
 fn report(args: &bench::Args, cell: &Cell) {

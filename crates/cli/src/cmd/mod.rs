@@ -3,6 +3,7 @@
 pub(crate) mod bench;
 pub(crate) mod bench_actor;
 pub(crate) mod bench_http;
+pub(crate) mod bench_soak;
 pub(crate) mod call;
 pub(crate) mod claims;
 pub(crate) mod common;

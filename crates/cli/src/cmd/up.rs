@@ -109,6 +109,11 @@ pub(crate) struct Args {
     /// The demo's HTTP port (`${HTTP_PORT}` in manifests).
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
+    /// Copies JetStream keeps of the lattice data, the chunking object store and the kv
+    /// provider's buckets (1 to 5; 3 on a 3-node cluster). Existing buckets are updated
+    /// to it at start.
+    #[arg(long, env = "LATTICE_JS_REPLICAS", value_name = "N", default_value = "1")]
+    js_replicas: lattice_rpc::jetstream::Replicas,
     /// Where provider keys and unpacked archives are kept.
     #[arg(long, env = "LATTICE_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -209,22 +214,28 @@ fn init_telemetry(args: &Args) -> Result<(lattice_telemetry::Telemetry, lattice_
     Ok((telemetry, observability))
 }
 
-/// Whether a NATS server answers at `url` (a quick connect with a short timeout). One that
-/// refuses an anonymous login counts: it is there, it wants credentials (never start an
-/// open server next to a locked-down one).
+/// Whether a NATS server answers at `url` (one URL or a comma-separated list; a quick
+/// connect with a short timeout). One that refuses an anonymous login counts: it is there,
+/// it wants credentials (never start an open server next to a locked-down one).
 async fn reachable(url: &str) -> bool {
-    let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
-    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(client)) => {
-            drop(client.flush().await);
-            true
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(one);
+        let there = match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(client)) => {
+                drop(client.flush().await);
+                true
+            }
+            Ok(Err(e)) => matches!(
+                e.kind(),
+                async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+            ),
+            Err(_) => false,
+        };
+        if there {
+            return true;
         }
-        Ok(Err(e)) => matches!(
-            e.kind(),
-            async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
-        ),
-        Err(_) => false,
     }
+    false
 }
 
 /// Start a nats-server with JetStream for the demo (it lives as long as the returned value).
@@ -251,14 +262,14 @@ async fn connect(
     creds: Option<&Path>,
     nkey_seed_file: Option<&Path>,
     name: String,
-) -> Result<async_nats::Client, Failure> {
+) -> Result<lattice_rpc::Nats, Failure> {
     let nats = lattice_rpc::NatsOptions::new(url)
         .auth(crate::cmd::monitor::nats_auth(creds, nkey_seed_file)?)
         .name(name)
         .connect()
         .await
         .with_context(|| format!("connecting to NATS at {url}"))?;
-    Ok(nats.client)
+    Ok(nats)
 }
 
 /// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else the
@@ -335,11 +346,13 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
         .lattice(lattice)
         .host_seed(host_seed)
         .cluster_issuers(issuers)
-        .rpc_nats(rpc)
-        .ctl_nats(ctl)
+        .rpc_nats(rpc.client)
+        .rpc_connection_state(rpc.state)
+        .ctl_nats(ctl.client)
         .rpc_url(rpc_url.clone())
         .ctl_url(ctl_url)
         .labels(labels)
+        .js_replicas(args.js_replicas)
         .rpc_timeout(Duration::from_millis(args.rpc_timeout_ms.max(1)))
         .provider_shutdown_grace(Duration::from_millis(args.provider_shutdown_grace))
         .health_checks(

@@ -198,3 +198,64 @@ fn bench_http_and_actor_are_exclusive_and_hosts_needs_actor() {
     let out = lattice(&["bench", "--actor", "--hosts", "0"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--soak` (issue 17), short: one continuous run with RSS samples, a reference sample
+/// after the warm-up, a summary whose verdict matches its numbers, and the exit code that
+/// goes with the verdict. (Whether a short soak is flat is not asserted: the 10-minute one
+/// in docs/BENCHMARKS.md is the measurement.)
+#[test]
+fn bench_actor_soak_samples_host_rss_and_gives_a_verdict() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(["bench", "--actor", "--instances", "4", "--json", "--soak", "4", "--soak-interval", "1"])
+        .args(["--payloads", "64", "--concurrency", "4"])
+        .env_remove("LATTICE_NAME")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"))).collect();
+    assert!(lines[0]["machine"].is_object(), "{stdout}");
+    let samples: Vec<&Value> = lines.iter().filter_map(|l| l.get("soak_sample")).collect();
+    // Every second, plus the reference at 2 s (the default warm-up: half the soak).
+    assert_eq!(samples.len(), 4, "{stdout}\nstderr:\n{stderr}");
+    let references: Vec<&&Value> = samples.iter().filter(|s| s["reference"] == true).collect();
+    assert_eq!(references.len(), 1, "{stdout}");
+    let mut last_calls = 0;
+    for s in &samples {
+        assert!(s["host_rss_mib"].as_f64().unwrap() > 1.0, "{s}");
+        assert_eq!(s["errors"], 0, "{s}\nstderr:\n{stderr}");
+        let calls = s["calls"].as_u64().unwrap();
+        assert!(calls > last_calls, "calls keep flowing: {stdout}");
+        last_calls = calls;
+    }
+    let summary = lines.iter().find_map(|l| l.get("soak")).unwrap_or_else(|| panic!("no summary: {stdout}"));
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert!(summary["calls"].as_u64().unwrap() >= last_calls, "{summary}");
+    assert_eq!(summary["host_rss_reference_mib"], references[0]["host_rss_mib"], "{summary}");
+    assert_eq!(summary["host_rss_end_mib"], samples[3]["host_rss_mib"], "{summary}");
+    let (reference, end) =
+        (summary["host_rss_reference_mib"].as_f64().unwrap(), summary["host_rss_end_mib"].as_f64().unwrap());
+    // The summary rounds to 0.1 MiB: only a clear case decides the expected verdict.
+    let growth = (end - reference).abs();
+    if growth < reference * 0.1 - 0.1 {
+        assert_eq!(summary["flat"], true, "{summary}");
+    } else if growth > reference * 0.1 + 0.1 {
+        assert_eq!(summary["flat"], false, "{summary}");
+    }
+    assert_eq!(out.status.success(), summary["flat"] == true, "exit {:?}: {summary}\nstderr:\n{stderr}", out.status);
+    // No cells: the soak replaces them.
+    assert!(lines.iter().all(|l| l.get("actor_rps").is_none()), "{stdout}");
+}
+
+#[test]
+fn bench_soak_needs_actor_and_a_positive_length() {
+    let out = lattice(&["bench", "--soak", "10"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lattice(&["bench", "--actor", "--soak", "0"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+    let out = lattice(&["bench", "--actor", "--soak", "10", "--soak-warmup", "10"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -185,6 +185,8 @@ pub(crate) struct ProviderEnv {
     pub(crate) events: EventPublisher,
     pub(crate) tracker: TaskTracker,
     pub(crate) observability: crate::config::Observability,
+    /// JetStream replicas the provider should give the streams it creates.
+    pub(crate) js_replicas: lattice_rpc::jetstream::Replicas,
 }
 
 /// The parts of a provider the supervisor updates while it runs.
@@ -206,6 +208,19 @@ pub struct RunningProvider {
     live: Arc<Live>,
     stop: CancellationToken,
     task: JoinHandle<()>,
+}
+
+/// The HostData `env_values` key telling providers how many JetStream replicas their
+/// streams get (issue 17; sent only when more than one, so a default host's HostData stays
+/// byte-for-byte 0.82's empty map).
+pub const JS_REPLICAS_ENV: &str = "LATTICE_JS_REPLICAS";
+
+fn js_env(replicas: lattice_rpc::jetstream::Replicas) -> WitMap {
+    let mut env = WitMap::default();
+    if replicas != lattice_rpc::jetstream::Replicas::ONE {
+        env.insert(JS_REPLICAS_ENV, replicas.to_string());
+    }
+    env
 }
 
 /// Everything the supervisor needs about one provider.
@@ -230,7 +245,7 @@ impl Plan {
             lattice_rpc_url: env.rpc_url.trim_end_matches('/').to_owned(),
             provider_key: self.resolved.key.as_str().to_owned(),
             invocation_seed: env.cluster_seed.seed(),
-            env_values: WitMap::default(),
+            env_values: js_env(env.js_replicas),
             instance_id: instance_id.to_owned(),
             link_definitions: env.links.links_for_provider(self.resolved.key.as_str(), self.link.as_str()),
             cluster_issuers: env.issuers.iter().map(|k| k.as_str().to_owned()).collect(),

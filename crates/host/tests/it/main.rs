@@ -10,6 +10,7 @@ mod control;
 mod host;
 mod lattice;
 mod providers;
+mod replicas;
 mod runtime;
 mod sidedoors;
 mod support;

@@ -5,6 +5,7 @@
 
 mod chunking;
 mod connect;
+mod disconnect;
 mod failures;
 mod forgery;
 mod micro;
