@@ -44,6 +44,8 @@ pub struct HostBuilder {
     js_domain: Option<String>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
+    oci: Option<lattice_oci::OciSettings>,
+    registry_credentials: Vec<(String, lattice_oci::Credential)>,
 }
 
 impl HostBuilder {
@@ -166,6 +168,21 @@ impl HostBuilder {
         self
     }
 
+    /// How OCI references are pulled (default: HTTPS only, `:latest` refused, 64 MiB actors,
+    /// 256 MiB provider archives).
+    pub fn oci_settings(mut self, settings: lattice_oci::OciSettings) -> Self {
+        self.oci = Some(settings);
+        self
+    }
+
+    /// Credentials for the registry `authority` (`host[:port]`; 0.82's `--oci-registry` with
+    /// `--oci-user` / `--oci-password`). The control interface's `registries.put` can
+    /// replace them later.
+    pub fn registry_credential(mut self, authority: impl Into<String>, credential: lattice_oci::Credential) -> Self {
+        self.registry_credentials.push((authority.into(), credential));
+        self
+    }
+
     fn config(&mut self) -> Result<(HostConfig, KeyPair), HostError> {
         let host_kp = match self.host_seed.take() {
             Some(seed) => {
@@ -206,6 +223,7 @@ impl HostBuilder {
             js_domain: self.js_domain.take(),
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
+            oci: self.oci.take().unwrap_or_default(),
         };
         Ok((config, host_kp))
     }
@@ -243,7 +261,12 @@ impl HostBuilder {
         let mut labels = config::builtin_labels();
         labels.extend(config.labels.clone());
         let friendly_name = format!("lattice-{}", key.as_str()[1..7].to_ascii_lowercase());
+        let registries = lattice_oci::Registries::new(config.oci.clone(), &config.state_dir);
+        for (authority, credential) in std::mem::take(&mut self.registry_credentials) {
+            registries.set_credential(&authority, Some(credential));
+        }
         let inner = Arc::new(HostInner {
+            registries,
             issuers: TrustedIssuers::new(&config.cluster_issuers),
             state: StateDir::new(&config.state_dir),
             config,

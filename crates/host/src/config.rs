@@ -137,6 +137,8 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).
     pub heartbeat: Duration,
+    /// How OCI references are pulled: `--allow-latest`, `--allowed-insecure`, size caps.
+    pub oci: lattice_oci::OciSettings,
 }
 
 /// The built-in labels 0.82 gives every host: `hostcore.arch`, `hostcore.os`,

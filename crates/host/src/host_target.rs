@@ -14,14 +14,14 @@ use lattice_control::events::ActorsStartFailedData;
 use lattice_control::storage::StoredClaims;
 use lattice_control::types::{
     ActorDescription, ActorInstance, Host as HostInfo, HostInventory, HostLabel, LabelMap, ProviderDescription,
-    RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand, StopProviderCommand,
+    RegistryCredentialMap, RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand, StopProviderCommand,
 };
 use lattice_proto::{LinkDefinition, LinkName};
 
 use crate::control::{CommandError, ControlTarget, uptime_human};
 use crate::error::{HostError, chain};
 use crate::host::Host;
-use crate::provider::{self, ProviderSpec};
+use crate::provider::ProviderSpec;
 
 /// The version reported in `ping.hosts` and inventories.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -34,13 +34,10 @@ fn command_error(e: &HostError) -> CommandError {
     }
 }
 
-/// Check that `reference` is a local file that exists (what can be refused before acking).
-fn check_local(reference: &str) -> Result<(), CommandError> {
-    let path = provider::local_path(reference).map_err(|e| command_error(&e))?;
-    if !path.is_file() {
-        return Err(CommandError::Refused(format!("no such file: {}", path.display())));
-    }
-    Ok(())
+/// What can be refused before acking: a malformed reference, `:latest` without
+/// `--allow-latest`, a local file that does not exist ([`crate::resolve::check`]).
+fn check_reference(host: &Host, reference: &str) -> Result<(), CommandError> {
+    crate::resolve::check(host.registries(), reference).map(drop).map_err(|e| CommandError::Refused(e.to_string()))
 }
 
 impl ControlTarget for Host {
@@ -142,7 +139,7 @@ impl ControlTarget for Host {
         if command.max_instances == 0 {
             return Ok(());
         }
-        check_local(&command.actor_ref)?;
+        check_reference(self, &command.actor_ref)?;
         let host = self.clone();
         self.inner.tracker.spawn(async move {
             if let Err(e) =
@@ -168,7 +165,7 @@ impl ControlTarget for Host {
 
     async fn start_provider(&self, command: StartProviderCommand) -> Result<(), CommandError> {
         let link = LinkName::new(command.link_name.clone()).map_err(|e| CommandError::Refused(e.to_string()))?;
-        check_local(&command.provider_ref)?;
+        check_reference(self, &command.provider_ref)?;
         let spec = ProviderSpec {
             reference: command.provider_ref.clone(),
             link_name: link,
@@ -210,6 +207,22 @@ impl ControlTarget for Host {
 
     async fn labels(&self) -> LabelMap {
         Host::labels(self)
+    }
+
+    async fn put_registries(&self, registries: RegistryCredentialMap) -> Result<(), CommandError> {
+        for (authority, entry) in registries {
+            let credential = match (entry.username, entry.password, entry.token) {
+                (Some(username), Some(password), _) => Some(lattice_oci::Credential::Basic { username, password }),
+                (_, _, Some(token)) => Some(lattice_oci::Credential::Token(token)),
+                _ => None,
+            };
+            tracing::info!(registry = %authority, auth = credential.as_ref().map_or("anonymous", |c| match c {
+                lattice_oci::Credential::Basic { .. } => "basic",
+                lattice_oci::Credential::Token(_) => "token",
+            }), "registry credentials set (registries.put)");
+            self.registries().set_credential(&authority, credential);
+        }
+        Ok(())
     }
 
     async fn stop_host(&self, timeout: Option<Duration>) {

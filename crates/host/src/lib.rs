@@ -32,6 +32,7 @@ mod host_target;
 pub mod links;
 pub mod manifest;
 pub mod provider;
+pub mod resolve;
 pub mod serve;
 pub mod state_dir;
 
