@@ -51,6 +51,10 @@ enum Command {
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
     Up(cmd::up::Args),
+    /// Push a signed actor module or a provider archive to an OCI registry (like `wash push`).
+    Push(cmd::push::Args),
+    /// Pull an actor or provider archive from an OCI registry into the cache; show its claims.
+    Pull(cmd::pull::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::Push(args) => cmd::push::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
     };
     exit::report(result)
 }

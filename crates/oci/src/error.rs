@@ -22,7 +22,7 @@ pub enum OciError {
     },
     /// `:latest` (or no tag, which means `:latest`) without `--allow-latest`.
     #[error(
-        "{reference}: pulling tag 'latest' (or a reference without a tag) is refused; pin a version or a digest, or start the host with --allow-latest"
+        "{reference}: pulling tag 'latest' (or a reference without a tag) is refused; pin a version or a digest, or allow it with --allow-latest"
     )]
     LatestRefused {
         /// The reference.

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub(crate) mod artifact;
 pub(crate) mod bench;
 pub(crate) mod bench_actor;
 pub(crate) mod bench_http;
@@ -13,6 +14,9 @@ pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod monitor;
 pub(crate) mod par;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod registry;
 pub(crate) mod scale;
 pub(crate) mod spy;
 pub(crate) mod start;

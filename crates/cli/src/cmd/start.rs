@@ -129,9 +129,10 @@ pub(crate) fn run(args: Args) -> Outcome {
 }
 
 /// A reference as a host resolves it: a plain path becomes an absolute `file://` URL
-/// (exit 2 if the file is missing); URLs pass through (a host refuses what it cannot fetch).
+/// (exit 2 if the file is missing); OCI references (`host[:port]/repo:tag`, `oci://…`) and
+/// URLs pass through (a host refuses what it cannot fetch).
 pub(crate) fn local_ref(reference: &str) -> Result<String, Failure> {
-    if reference.contains("://") || reference.starts_with("oci:") {
+    if reference.contains("://") || reference.starts_with("oci:") || lattice_oci::is_oci_reference(reference) {
         return Ok(reference.to_owned());
     }
     let path = Path::new(reference);

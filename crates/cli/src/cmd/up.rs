@@ -86,6 +86,8 @@ pub(crate) struct Args {
     /// Interval between provider health checks, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
     health_interval_ms: u64,
+    #[command(flatten)]
+    registry: crate::cmd::registry::HostRegistryArgs,
 }
 
 fn progress(text: impl std::fmt::Display) {
@@ -213,6 +215,11 @@ async fn up(args: Args) -> Outcome {
         );
     if let Some(seed) = cluster_seed {
         builder = builder.cluster_seed(seed);
+    }
+    let (oci, credential) = args.registry.settings()?;
+    builder = builder.oci_settings(oci);
+    if let Some((registry, credential)) = credential {
+        builder = builder.registry_credential(registry, credential);
     }
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
@@ -377,6 +384,7 @@ fn refused(e: lattice_host::HostError) -> Failure {
     match e {
         lattice_host::HostError::ActorRefused { .. } => Failure::no(e),
         lattice_host::HostError::Reference { .. } | lattice_host::HostError::Manifest(_) => Failure::bad_input(e),
+        lattice_host::HostError::Oci(e) => crate::cmd::registry::oci_failure(e),
         other => Failure::from(anyhow::Error::from(other)),
     }
 }
