@@ -231,7 +231,8 @@ impl Host {
     /// Read (or pull, for an OCI reference), verify and compile the actor module at
     /// `reference` (a path, `file://`, or an OCI reference; [`crate::resolve`]).
     pub async fn load_actor(&self, reference: &str) -> Result<ActorModule, HostError> {
-        let fetched = crate::resolve::fetch(&self.inner.registries, reference, lattice_oci::ArtifactKind::Actor).await?;
+        let fetched =
+            crate::resolve::fetch(&self.inner.registries, reference, lattice_oci::ArtifactKind::Actor).await?;
         self.load_actor_bytes(reference, fetched.bytes).await
     }
 
@@ -482,8 +483,8 @@ impl Host {
             Some(f) => provider::resolve_archive(&owned, &f.bytes, &state, unix_now()),
             None => provider::resolve(&owned, &state, unix_now()),
         })
-            .await
-            .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
+        .await
+        .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
         let id = (resolved.key.as_str().to_owned(), spec.link_name.as_str().to_owned());
         let mut providers = self.inner.providers.lock().await;
         if providers.contains_key(&id) {

@@ -14,7 +14,8 @@ use lattice_control::events::ActorsStartFailedData;
 use lattice_control::storage::StoredClaims;
 use lattice_control::types::{
     ActorDescription, ActorInstance, Host as HostInfo, HostInventory, HostLabel, LabelMap, ProviderDescription,
-    RegistryCredentialMap, RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand, StopProviderCommand,
+    RegistryCredentialMap, RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand,
+    StopProviderCommand,
 };
 use lattice_proto::{LinkDefinition, LinkName};
 

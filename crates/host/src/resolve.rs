@@ -97,7 +97,9 @@ mod tests {
         assert!(matches!(classify("localhost:5000/echo:0.1.0").unwrap(), Source::Oci(_)));
         assert!(matches!(classify("oci://registry.example/echo:0.1.0").unwrap(), Source::Oci(_)));
         assert!(matches!(classify("./echo.wasm").unwrap(), Source::Local(_)));
-        assert!(matches!(classify("file:///x/echo.wasm").unwrap(), Source::Local(p) if p == PathBuf::from("/x/echo.wasm")));
+        assert!(
+            matches!(classify("file:///x/echo.wasm").unwrap(), Source::Local(p) if p == PathBuf::from("/x/echo.wasm"))
+        );
         let e = classify("oci://echo").unwrap_err();
         assert_eq!(e.kind(), "oci");
         assert!(e.to_string().contains("name the registry"), "{e}");

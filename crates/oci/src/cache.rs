@@ -110,8 +110,7 @@ impl Cache {
                 actual,
             });
         }
-        let plan = manifest::check(&manifest_bytes, expect, caps)
-            .map_err(|p| crate::pull::problem(reference, p))?;
+        let plan = manifest::check(&manifest_bytes, expect, caps).map_err(|p| crate::pull::problem(reference, p))?;
         let bytes = read_capped(&artifact_path, plan.total)?;
         verify_layers(reference, &plan, &bytes, "cached ")?;
         Ok(Some(CachedArtifact { digest: digest.to_owned(), kind: plan.kind, path: artifact_path, bytes }))

@@ -204,7 +204,9 @@ pub fn check(bytes: &[u8], expect: Option<ArtifactKind>, caps: &SizeCaps) -> Res
     }
     let probe: Probe = serde_json::from_slice(bytes).map_err(|e| Invalid(format!("not a JSON manifest: {e}")))?;
     if probe.manifests.is_some() {
-        return Err(WrongMediaType("an image index (multi-platform), not an actor or provider archive manifest".into()));
+        return Err(WrongMediaType(
+            "an image index (multi-platform), not an actor or provider archive manifest".into(),
+        ));
     }
     if let Some(mt) = &probe.media_type
         && mt != OCI_MANIFEST
@@ -258,7 +260,11 @@ pub fn check(bytes: &[u8], expect: Option<ArtifactKind>, caps: &SizeCaps) -> Res
     }
     let kind = match (kind, expect) {
         (Some(k), Some(e)) if k != e => {
-            return Err(WrongMediaType(format!("this is a {}, not a {} (layer/config media types)", k.noun(), e.noun())));
+            return Err(WrongMediaType(format!(
+                "this is a {}, not a {} (layer/config media types)",
+                k.noun(),
+                e.noun()
+            )));
         }
         (Some(k), _) => k,
         (None, Some(e)) => e,
@@ -270,7 +276,11 @@ pub fn check(bytes: &[u8], expect: Option<ArtifactKind>, caps: &SizeCaps) -> Res
     };
     let cap = caps.for_kind(kind);
     if total > cap {
-        return Err(ManifestProblem::TooLarge { what: format!("the {} (sum of its layers)", kind.noun()), size: total, cap });
+        return Err(ManifestProblem::TooLarge {
+            what: format!("the {} (sum of its layers)", kind.noun()),
+            size: total,
+            cap,
+        });
     }
     Ok(Plan { kind, layers, total, config_media_type: config_type })
 }
@@ -284,10 +294,8 @@ mod tests {
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn manifest(config: &str, layers: &[(&str, i64)]) -> Vec<u8> {
-        let layers: Vec<_> = layers
-            .iter()
-            .map(|(mt, size)| serde_json::json!({"mediaType": mt, "digest": D2, "size": size}))
-            .collect();
+        let layers: Vec<_> =
+            layers.iter().map(|(mt, size)| serde_json::json!({"mediaType": mt, "digest": D2, "size": size})).collect();
         serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -305,15 +313,23 @@ mod tests {
         let plan = check(&manifest(PROVIDER_CONFIG, &[(PROVIDER_LAYER, 20)]), Some(ArtifactKind::Provider), &caps);
         assert_eq!(plan.unwrap().kind, ArtifactKind::Provider);
         // a generic tar layer: the config decides, or the caller's expectation
-        let plan = check(&manifest("application/vnd.oci.image.config.v1+json", &[(OCI_TAR_LAYER, 1)]), Some(ArtifactKind::Actor), &caps);
+        let plan = check(
+            &manifest("application/vnd.oci.image.config.v1+json", &[(OCI_TAR_LAYER, 1)]),
+            Some(ArtifactKind::Actor),
+            &caps,
+        );
         assert_eq!(plan.unwrap().kind, ArtifactKind::Actor);
     }
 
     #[test]
     fn the_wrong_kind_is_a_media_type_error() {
         let caps = SizeCaps::default();
-        let e = check(&manifest(PROVIDER_CONFIG, &[(PROVIDER_LAYER, 1)]), Some(ArtifactKind::Actor), &caps).unwrap_err();
-        assert!(matches!(e, ManifestProblem::WrongMediaType(ref m) if m.contains("not a actor") || m.contains("not a")), "{e:?}");
+        let e =
+            check(&manifest(PROVIDER_CONFIG, &[(PROVIDER_LAYER, 1)]), Some(ArtifactKind::Actor), &caps).unwrap_err();
+        assert!(
+            matches!(e, ManifestProblem::WrongMediaType(ref m) if m.contains("not a actor") || m.contains("not a")),
+            "{e:?}"
+        );
         let e = check(&manifest(ACTOR_CONFIG, &[("application/vnd.oci.image.layer.v1.tar+gzip", 1)]), None, &caps);
         assert!(matches!(e, Err(ManifestProblem::WrongMediaType(_))));
         let e = check(&manifest(ACTOR_CONFIG, &[(PROVIDER_LAYER, 1)]), None, &caps);
@@ -330,7 +346,11 @@ mod tests {
         assert!(check(&manifest(PROVIDER_CONFIG, &[(PROVIDER_LAYER, 101)]), None, &caps).is_ok());
         let e = check(&manifest(ACTOR_CONFIG, &[(ACTOR_LAYER, -1)]), None, &caps).unwrap_err();
         assert!(matches!(e, ManifestProblem::Invalid(_)));
-        let e = check(&manifest(ACTOR_CONFIG, &[(ACTOR_LAYER, i64::MAX), (ACTOR_LAYER, i64::MAX), (ACTOR_LAYER, i64::MAX)]), None, &caps);
+        let e = check(
+            &manifest(ACTOR_CONFIG, &[(ACTOR_LAYER, i64::MAX), (ACTOR_LAYER, i64::MAX), (ACTOR_LAYER, i64::MAX)]),
+            None,
+            &caps,
+        );
         assert!(matches!(e, Err(ManifestProblem::Invalid(_))));
     }
 

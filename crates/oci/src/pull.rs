@@ -224,7 +224,8 @@ fn classify(reference: &OciRef, e: OciDistributionError) -> OciError {
             expected: reference.digest().unwrap_or("(the registry's digest header)").to_owned(),
             actual: err.to_string(),
         },
-        OciDistributionError::UnsupportedMediaTypeError(mt) | OciDistributionError::IncompatibleLayerMediaTypeError(mt) => {
+        OciDistributionError::UnsupportedMediaTypeError(mt)
+        | OciDistributionError::IncompatibleLayerMediaTypeError(mt) => {
             OciError::WrongMediaType { reference: r, reason: format!("media type {mt:?}") }
         }
         OciDistributionError::ManifestParsingError(reason) | OciDistributionError::VersionedParsingError(reason) => {
@@ -382,18 +383,26 @@ impl Registries {
             });
         }
         let plan = manifest::check(&body, expect, &self.settings.caps).map_err(|p| problem(reference, p))?;
-        let source = if let Some(hit) = self.cache_load(reference, &digest, Some(plan.kind), &self.settings.caps).await? {
-            self.pulled(reference, hit, PullSource::Cache)
-        } else {
-            let pinned = reference.with_digest(&digest);
-            let bytes = self.download(&client, &pinned, reference, &plan).await?;
-            let cache = self.cache.clone();
-            let (d, b, body2) = (digest.clone(), bytes.clone(), body.to_vec());
-            let path = tokio::task::spawn_blocking(move || cache.store(&d, &body2, &b))
-                .await
-                .map_err(|e| crate::error::cache_err(self.cache.root(), format!("cache writer failed: {e}")))??;
-            Pulled { reference: reference.clone(), digest: digest.clone(), kind: plan.kind, path, bytes, source: PullSource::Registry }
-        };
+        let source =
+            if let Some(hit) = self.cache_load(reference, &digest, Some(plan.kind), &self.settings.caps).await? {
+                self.pulled(reference, hit, PullSource::Cache)
+            } else {
+                let pinned = reference.with_digest(&digest);
+                let bytes = self.download(&client, &pinned, reference, &plan).await?;
+                let cache = self.cache.clone();
+                let (d, b, body2) = (digest.clone(), bytes.clone(), body.to_vec());
+                let path = tokio::task::spawn_blocking(move || cache.store(&d, &body2, &b))
+                    .await
+                    .map_err(|e| crate::error::cache_err(self.cache.root(), format!("cache writer failed: {e}")))??;
+                Pulled {
+                    reference: reference.clone(),
+                    digest: digest.clone(),
+                    kind: plan.kind,
+                    path,
+                    bytes,
+                    source: PullSource::Registry,
+                }
+            };
         if let Err(e) = self.cache.set_tag(reference, &digest) {
             tracing::warn!(reference = %reference, error = %e, "could not record the tag's digest in the cache");
         }
@@ -412,10 +421,8 @@ impl Registries {
         let mut bytes = Vec::with_capacity(usize::try_from(plan.total).unwrap_or(0));
         for (i, layer) in plan.layers.iter().enumerate() {
             let descriptor = Plan::descriptor(layer);
-            let mut stream = client
-                .pull_blob_stream(pinned.client_ref(), &descriptor)
-                .await
-                .map_err(|e| classify(reference, e))?;
+            let mut stream =
+                client.pull_blob_stream(pinned.client_ref(), &descriptor).await.map_err(|e| classify(reference, e))?;
             if let Some(len) = stream.content_length
                 && len > layer.size
             {
@@ -434,7 +441,10 @@ impl Registries {
                         if received > layer.size {
                             return Err(OciError::TooLarge {
                                 reference: reference.to_string(),
-                                what: format!("layer {i} as the registry sends it (its descriptor says {} bytes)", layer.size),
+                                what: format!(
+                                    "layer {i} as the registry sends it (its descriptor says {} bytes)",
+                                    layer.size
+                                ),
                                 size: received,
                                 cap: layer.size,
                             });
@@ -539,7 +549,10 @@ mod tests {
     fn credentials_are_kept_per_authority_and_never_printed() {
         let dir = tempfile::tempdir().unwrap();
         let regs = Registries::new(OciSettings::default(), dir.path());
-        regs.set_credential("Registry.Example:5000", Some(Credential::Basic { username: "u".into(), password: "secret".into() }));
+        regs.set_credential(
+            "Registry.Example:5000",
+            Some(Credential::Basic { username: "u".into(), password: "secret".into() }),
+        );
         assert_eq!(regs.authorities(), vec!["registry.example:5000".to_owned()]);
         assert!(matches!(regs.auth_for("registry.example:5000"), RegistryAuth::Basic(..)));
         assert!(matches!(regs.auth_for("other:5000"), RegistryAuth::Anonymous));

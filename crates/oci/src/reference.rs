@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn the_forms_wash_and_wadm_send_parse() {
         let r = OciRef::parse("wasmcloud.azurecr.io/echo:0.3.8").unwrap();
-        assert_eq!((r.registry(), r.repository(), r.tag(), r.digest()), ("wasmcloud.azurecr.io", "echo", Some("0.3.8"), None));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag(), r.digest()),
+            ("wasmcloud.azurecr.io", "echo", Some("0.3.8"), None)
+        );
         assert!(!r.is_latest());
         let r = OciRef::parse("oci://127.0.0.1:5000/a/b/hello:0.1.0").unwrap();
         assert_eq!((r.registry(), r.repository()), ("127.0.0.1:5000", "a/b/hello"));
@@ -250,7 +253,9 @@ mod tests {
 
     #[test]
     fn paths_are_not_references() {
-        for path in ["a.wasm", "./dir.d/a.wasm", "../actors/echo.wasm", "/abs/x.wasm", "file:///x.wasm", "dir/a.wasm", "~/x"] {
+        for path in
+            ["a.wasm", "./dir.d/a.wasm", "../actors/echo.wasm", "/abs/x.wasm", "file:///x.wasm", "dir/a.wasm", "~/x"]
+        {
             assert!(!is_oci_reference(path), "{path}");
         }
         for r in ["oci://x/y", "registry.example/y:1", "127.0.0.1:5000/y", "localhost/y"] {

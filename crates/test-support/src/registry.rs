@@ -112,7 +112,8 @@ impl Registry {
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, htpasswd_lines(&options.users))
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", htpasswd.display()));
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: lattice-test\n    path: {}\n", htpasswd.display()));
+            config
+                .push_str(&format!("auth:\n  htpasswd:\n    realm: lattice-test\n    path: {}\n", htpasswd.display()));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
@@ -123,7 +124,8 @@ impl Registry {
 
     fn launch(&mut self) {
         let log_path = self.dir.path().join(LOG_FILE);
-        let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+        let log =
+            std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
         let err = log.try_clone().unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
         let child = Command::new(&self.binary)
             .arg("serve")
@@ -189,7 +191,10 @@ impl Registry {
     /// # Panics
     /// If `digest` is not `sha256:` with at least two hex digits.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").filter(|h| h.len() > 2).unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() > 2)
+            .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
         self.storage_dir().join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
 

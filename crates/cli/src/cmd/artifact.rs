@@ -25,9 +25,8 @@ pub(crate) fn inspect(bytes: &[u8], now: u64) -> Result<(ArtifactKind, Value), S
             }),
         ));
     }
-    let par = ProviderArchive::parse(bytes, now).map_err(|e| {
-        format!("neither a signed actor module (no \\0asm header) nor a valid provider archive: {e}")
-    })?;
+    let par = ProviderArchive::parse(bytes, now)
+        .map_err(|e| format!("neither a signed actor module (no \\0asm header) nor a valid provider archive: {e}"))?;
     let meta = &par.claims.wascap;
     Ok((
         ArtifactKind::Provider,

@@ -41,7 +41,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Outcome {
     let reference = OciRef::parse(&args.reference).map_err(oci_failure)?;
     if reference.digest().is_some() {
-        return Err(Failure::bad_input(anyhow!("{reference}: push to a tag, not a digest (the digest is what the push makes)")));
+        return Err(Failure::bad_input(anyhow!(
+            "{reference}: push to a tag, not a digest (the digest is what the push makes)"
+        )));
     }
     let bytes = read_file(&args.file)?;
     let (kind, claims) = artifact::inspect(&bytes, unix_now())

@@ -14,7 +14,12 @@ pub(crate) struct HostRegistryArgs {
     #[arg(long, env = "WASMCLOUD_OCI_ALLOW_LATEST")]
     allow_latest: bool,
     /// A registry (`HOST:PORT`) to reach over plain HTTP; repeatable or comma-separated.
-    #[arg(long = "allowed-insecure", env = "WASMCLOUD_OCI_ALLOWED_INSECURE", value_delimiter = ',', value_name = "HOST:PORT")]
+    #[arg(
+        long = "allowed-insecure",
+        env = "WASMCLOUD_OCI_ALLOWED_INSECURE",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
     allowed_insecure: Vec<String>,
     /// The registry `--oci-user` / `--oci-password` are for (`HOST[:PORT]`).
     #[arg(long, env = "WASMCLOUD_OCI_REGISTRY", value_name = "HOST[:PORT]")]
@@ -39,7 +44,12 @@ impl HostRegistryArgs {
         let defaults = SizeCaps::default();
         let settings = OciSettings {
             allow_latest: self.allow_latest,
-            allowed_insecure: self.allowed_insecure.iter().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
+            allowed_insecure: self
+                .allowed_insecure
+                .iter()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect(),
             caps: SizeCaps {
                 actor: self.oci_max_actor_bytes.unwrap_or(defaults.actor),
                 archive: self.oci_max_archive_bytes.unwrap_or(defaults.archive),
@@ -49,7 +59,9 @@ impl HostRegistryArgs {
         let credential = match (&self.oci_user, &self.oci_password) {
             (Some(username), Some(password)) => {
                 let registry = self.oci_registry.clone().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
-                    Failure::bad_input(anyhow!("--oci-user/--oci-password need --oci-registry (the registry they are for)"))
+                    Failure::bad_input(anyhow!(
+                        "--oci-user/--oci-password need --oci-registry (the registry they are for)"
+                    ))
                 })?;
                 Some((registry, Credential::Basic { username: username.clone(), password: password.clone() }))
             }

@@ -107,7 +107,12 @@ pub fn local_path(reference: &str) -> Result<PathBuf, HostError> {
 /// Resolve a provider archive given as bytes (`.par` or `.par.gz`, e.g. pulled from a
 /// registry): verify its claims and unpack this machine's executable (writes files: call
 /// from a blocking context).
-pub(crate) fn resolve_archive(spec: &ProviderSpec, bytes: &[u8], state: &StateDir, now: u64) -> Result<Resolved, HostError> {
+pub(crate) fn resolve_archive(
+    spec: &ProviderSpec,
+    bytes: &[u8],
+    state: &StateDir,
+    now: u64,
+) -> Result<Resolved, HostError> {
     let par = archive::ProviderArchive::parse(bytes, now)
         .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e })?;
     let binary = state.unpacked_binary(&par.hash, &par.target, &par.binary)?;
