@@ -45,8 +45,13 @@ async fn wash_pushed_artifacts_start_from_image_refs_sent_by_the_real_control_cl
     let nats = NatsServer::start();
     let registry = Registry::start();
     let reg = registry.authority();
-    let echo =
-        support::sign_actor(dir.path(), &support::actors_dir().join("echo.wat"), "oci-echo", &["wasmcloud:httpserver"], 2);
+    let echo = support::sign_actor(
+        dir.path(),
+        &support::actors_dir().join("echo.wat"),
+        "oci-echo",
+        &["wasmcloud:httpserver"],
+        2,
+    );
     let http = support::pack_par(
         dir.path(),
         &support::product_bin("lattice-httpserver"),
@@ -74,13 +79,23 @@ async fn wash_pushed_artifacts_start_from_image_refs_sent_by_the_real_control_cl
     assert_eq!(started["public_key"], echo.public_key());
     let ack = client.start_provider(host, &provider_ref, None, None, None).await.unwrap();
     assert!(ack.accepted, "{ack:?}");
-    let (_, started) = events.wait("provider_started", |d| d["provider_ref"] == provider_ref.as_str() || d["image_ref"] == provider_ref.as_str()).await;
+    let (_, started) = events
+        .wait("provider_started", |d| {
+            d["provider_ref"] == provider_ref.as_str() || d["image_ref"] == provider_ref.as_str()
+        })
+        .await;
     assert_eq!(started["public_key"], http.public_key());
     assert_eq!(started["contract_id"], "wasmcloud:httpserver");
 
     let mark = up.proc.mark();
     let ack = client
-        .advertise_link(&echo.public_key(), &http.public_key(), "wasmcloud:httpserver", "default", map(&[("address", "127.0.0.1:0")]))
+        .advertise_link(
+            &echo.public_key(),
+            &http.public_key(),
+            "wasmcloud:httpserver",
+            "default",
+            map(&[("address", "127.0.0.1:0")]),
+        )
         .await
         .unwrap();
     assert!(ack.accepted, "{ack:?}");
@@ -107,8 +122,13 @@ async fn what_lattice_push_made_pulls_with_oci_distribution_0_9() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::start();
     let reg = registry.authority();
-    let echo =
-        support::sign_actor(dir.path(), &support::actors_dir().join("echo.wat"), "oci-echo", &["wasmcloud:httpserver"], 2);
+    let echo = support::sign_actor(
+        dir.path(),
+        &support::actors_dir().join("echo.wat"),
+        "oci-echo",
+        &["wasmcloud:httpserver"],
+        2,
+    );
     let http =
         support::pack_par(dir.path(), &support::product_bin("lattice-kv"), "lattice-kv", "wasmcloud:keyvalue", 1).await;
     let state = dir.path().join("state");
