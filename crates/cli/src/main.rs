@@ -55,6 +55,8 @@ enum Command {
     Push(cmd::push::Args),
     /// Pull an actor or provider archive from an OCI registry into the cache; show its claims.
     Pull(cmd::pull::Args),
+    /// Write a least-privilege nats-server configuration (one nkey user per role).
+    NatsConfig(cmd::nats_config::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         Command::Up(args) => cmd::up::run(args),
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
+        Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
     exit::report(result)
 }
