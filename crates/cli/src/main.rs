@@ -51,6 +51,10 @@ enum Command {
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
     Up(cmd::up::Args),
+    /// Push a signed actor module or a provider archive to an OCI registry (like `wash push`).
+    Push(cmd::push::Args),
+    /// Pull an actor or provider archive from an OCI registry into the cache; show its claims.
+    Pull(cmd::pull::Args),
     /// Write a least-privilege nats-server configuration (one nkey user per role).
     NatsConfig(cmd::nats_config::Args),
 }
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::Push(args) => cmd::push::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
         Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
     exit::report(result)

@@ -49,6 +49,8 @@ pub struct HostBuilder {
     observability: config::Observability,
     allow_file_load: bool,
     trusted_issuers: Option<Vec<lattice_proto::AccountKey>>,
+    oci: Option<lattice_oci::OciSettings>,
+    registry_credentials: Vec<(String, lattice_oci::Credential)>,
 }
 
 impl HostBuilder {
@@ -208,6 +210,21 @@ impl HostBuilder {
         self
     }
 
+    /// How OCI references are pulled (default: HTTPS only, `:latest` refused, 64 MiB actors,
+    /// 256 MiB provider archives).
+    pub fn oci_settings(mut self, settings: lattice_oci::OciSettings) -> Self {
+        self.oci = Some(settings);
+        self
+    }
+
+    /// Credentials for the registry `authority` (`host[:port]`; 0.82's `--oci-registry` with
+    /// `--oci-user` / `--oci-password`). The control interface's `registries.put` can
+    /// replace them later.
+    pub fn registry_credential(mut self, authority: impl Into<String>, credential: lattice_oci::Credential) -> Self {
+        self.registry_credentials.push((authority.into(), credential));
+        self
+    }
+
     fn config(&mut self) -> Result<(HostConfig, KeyPair), HostError> {
         let host_kp = match self.host_seed.take() {
             Some(seed) => {
@@ -252,6 +269,7 @@ impl HostBuilder {
             observability: std::mem::take(&mut self.observability),
             allow_file_load: self.allow_file_load,
             trusted_issuers: self.trusted_issuers.take(),
+            oci: self.oci.take().unwrap_or_default(),
         };
         Ok((config, host_kp))
     }
@@ -296,7 +314,12 @@ impl HostBuilder {
         let friendly_name = format!("lattice-{}", key.as_str()[1..7].to_ascii_lowercase());
         let state = StateDir::new(&config.state_dir);
         state.prepare()?;
+        let registries = lattice_oci::Registries::new(config.oci.clone(), &config.state_dir);
+        for (authority, credential) in std::mem::take(&mut self.registry_credentials) {
+            registries.set_credential(&authority, Some(credential));
+        }
         let inner = Arc::new(HostInner {
+            registries,
             issuers: TrustedIssuers::new(&config.cluster_issuers),
             state,
             config,

@@ -140,6 +140,8 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).
     pub heartbeat: Duration,
+    /// How OCI references are pulled: `--allow-latest`, `--allowed-insecure`, size caps.
+    pub oci: lattice_oci::OciSettings,
     /// Whether the control interface may start local files (`--allow-file-load`; default
     /// off, as 0.82). Manifests may always name files.
     pub allow_file_load: bool,

@@ -92,6 +92,11 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// An OCI reference could not be resolved: malformed, `:latest` refused, the registry
+    /// unreachable or refusing, not found, the wrong media type, a digest mismatch, too
+    /// large. The text names the reference and the cause.
+    #[error(transparent)]
+    Oci(#[from] lattice_oci::OciError),
     /// The host is stopping or stopped and takes no more work.
     #[error("the host is stopping")]
     Stopping,
@@ -125,6 +130,7 @@ impl HostError {
             HostError::Nats { .. } => "nats",
             HostError::Rpc(_) => "rpc",
             HostError::State { .. } => "state",
+            HostError::Oci(_) => "oci",
             HostError::Stopping => "stopping",
         }
     }

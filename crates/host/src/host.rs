@@ -56,6 +56,7 @@ pub(crate) struct HostInner {
     pub(crate) ctl_nats: async_nats::Client,
     pub(crate) issuers: TrustedIssuers,
     pub(crate) state: StateDir,
+    pub(crate) registries: lattice_oci::Registries,
     pub(crate) runtime: ActorRuntime,
     pub(crate) links: LinkStore,
     pub(crate) events: EventPublisher,
@@ -233,14 +234,17 @@ impl Host {
 
     // ---- actors ------------------------------------------------------------------------
 
-    /// Read, verify and compile the actor module at `reference` (a path or `file://`).
+    /// Read (or pull, for an OCI reference), verify and compile the actor module at
+    /// `reference` (a path, `file://`, or an OCI reference; [`crate::resolve`]).
     pub async fn load_actor(&self, reference: &str) -> Result<ActorModule, HostError> {
-        let path = provider::local_path(reference)?;
-        let owned = reference.to_owned();
-        let wasm = tokio::task::spawn_blocking(move || crate::load_policy::read_local_file(&owned, &path))
-            .await
-            .map_err(|e| HostError::Config(format!("actor reader failed: {e}")))??;
-        self.load_actor_bytes(reference, wasm).await
+        let fetched =
+            crate::resolve::fetch(&self.inner.registries, reference, lattice_oci::ArtifactKind::Actor).await?;
+        self.load_actor_bytes(reference, fetched.bytes).await
+    }
+
+    /// The registries this host pulls OCI references from (settings, credentials, cache).
+    pub fn registries(&self) -> &lattice_oci::Registries {
+        &self.inner.registries
     }
 
     /// Verify and compile an actor module given as bytes; `reference` names it in errors.
@@ -489,11 +493,20 @@ impl Host {
 
     async fn try_start_provider(&self, spec: &ProviderSpec) -> Result<lattice_proto::ProviderKey, HostError> {
         let (state, owned) = (self.inner.state.clone(), spec.clone());
+        let fetched = match crate::resolve::classify(&spec.reference)? {
+            crate::resolve::Source::Oci(_) => Some(
+                crate::resolve::fetch(&self.inner.registries, &spec.reference, lattice_oci::ArtifactKind::Provider)
+                    .await?,
+            ),
+            crate::resolve::Source::Local(_) => None,
+        };
         let trusted = self.inner.config.trusted_issuers.clone();
-        let resolved =
-            tokio::task::spawn_blocking(move || provider::resolve(&owned, &state, unix_now(), trusted.as_deref()))
-                .await
-                .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
+        let resolved = tokio::task::spawn_blocking(move || match fetched {
+            Some(f) => provider::resolve_archive(&owned, &f.bytes, &state, unix_now(), trusted.as_deref()),
+            None => provider::resolve(&owned, &state, unix_now(), trusted.as_deref()),
+        })
+        .await
+        .map_err(|e| HostError::Config(format!("provider resolver failed: {e}")))??;
         let id = (resolved.key.as_str().to_owned(), spec.link_name.as_str().to_owned());
         let already = || HostError::ProviderStart {
             reference: spec.reference.clone(),

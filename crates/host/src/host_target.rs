@@ -14,7 +14,8 @@ use lattice_control::events::ActorsStartFailedData;
 use lattice_control::storage::StoredClaims;
 use lattice_control::types::{
     ActorDescription, ActorInstance, Host as HostInfo, HostInventory, HostLabel, LabelMap, ProviderDescription,
-    RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand, StopProviderCommand,
+    RegistryCredentialMap, RemoveLinkDefinitionRequest, ScaleActorCommand, StartProviderCommand, StopActorCommand,
+    StopProviderCommand,
 };
 use lattice_proto::{LinkDefinition, LinkName};
 
@@ -43,14 +44,20 @@ fn too_many_starts() -> CommandError {
     ))
 }
 
-/// What the control interface may start: [`load_policy::check_control_reference`].
-fn check_local(host: &Host, reference: &str) -> Result<(), CommandError> {
-    match load_policy::check_control_reference(host.config(), reference) {
-        Ok(_) => Ok(()),
-        Err(HostError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Err(CommandError::Refused(format!("no such file: {}", path.display())))
-        }
-        Err(e) => Err(CommandError::Refused(e.to_string())),
+/// What can be refused before acking: a malformed reference, `:latest` without
+/// `--allow-latest` ([`crate::resolve::check`]); a local file only when the host allows
+/// file loads and it exists within the size limit ([`load_policy::check_control_reference`]).
+fn check_reference(host: &Host, reference: &str) -> Result<(), CommandError> {
+    let refused = |e: HostError| CommandError::Refused(e.to_string());
+    match crate::resolve::classify(reference).map_err(refused)? {
+        crate::resolve::Source::Oci(r) => host.registries().check_request(&r).map_err(|e| refused(e.into())),
+        crate::resolve::Source::Local(_) => match load_policy::check_control_reference(host.config(), reference) {
+            Ok(_) => Ok(()),
+            Err(HostError::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(CommandError::Refused(format!("no such file: {}", path.display())))
+            }
+            Err(e) => Err(refused(e)),
+        },
     }
 }
 
@@ -153,7 +160,7 @@ impl ControlTarget for Host {
         if command.max_instances == 0 {
             return Ok(());
         }
-        check_local(self, &command.actor_ref)?;
+        check_reference(self, &command.actor_ref)?;
         let permit = self.control_start_permit().ok_or_else(too_many_starts)?;
         let host = self.clone();
         self.inner.tracker.spawn(async move {
@@ -181,7 +188,7 @@ impl ControlTarget for Host {
 
     async fn start_provider(&self, command: StartProviderCommand) -> Result<(), CommandError> {
         let link = LinkName::new(command.link_name.clone()).map_err(|e| CommandError::Refused(e.to_string()))?;
-        check_local(self, &command.provider_ref)?;
+        check_reference(self, &command.provider_ref)?;
         let spec = ProviderSpec {
             reference: command.provider_ref.clone(),
             link_name: link,
@@ -225,6 +232,22 @@ impl ControlTarget for Host {
 
     async fn labels(&self) -> LabelMap {
         Host::labels(self)
+    }
+
+    async fn put_registries(&self, registries: RegistryCredentialMap) -> Result<(), CommandError> {
+        for (authority, entry) in registries {
+            let credential = match (entry.username, entry.password, entry.token) {
+                (Some(username), Some(password), _) => Some(lattice_oci::Credential::Basic { username, password }),
+                (_, _, Some(token)) => Some(lattice_oci::Credential::Token(token)),
+                _ => None,
+            };
+            tracing::info!(registry = %authority, auth = credential.as_ref().map_or("anonymous", |c| match c {
+                lattice_oci::Credential::Basic { .. } => "basic",
+                lattice_oci::Credential::Token(_) => "token",
+            }), "registry credentials set (registries.put)");
+            self.registries().set_credential(&authority, credential);
+        }
+        Ok(())
     }
 
     async fn stop_host(&self, timeout: Option<Duration>) {

@@ -34,6 +34,7 @@ pub mod load_policy;
 pub mod manifest;
 pub mod metrics;
 pub mod provider;
+pub mod resolve;
 pub mod serve;
 pub mod state_dir;
 mod storage;

@@ -4,7 +4,8 @@
 //! ```toml
 //! [[actors]]
 //! name = "counter"                 # what links call it (default: the file stem)
-//! path = "counter.wasm"            # a signed module (path or file://), relative to this file
+//! path = "counter.wasm"            # a signed module (path or file://), relative to this file,
+//!                                  # or an OCI reference (registry.example/counter:0.1.0)
 //! instances = 4                    # max_instances (default 1)
 //!
 //! [[actors]]
@@ -161,7 +162,11 @@ fn bad(msg: impl Into<String>) -> HostError {
 /// `path` relative to `base` unless it is absolute or a URL; bare names (no `/`) are kept
 /// as they are when `keep_bare` (executables looked up later).
 fn relative(base: &Path, path: &str, keep_bare: bool) -> String {
-    if path.contains("://") || Path::new(path).is_absolute() || (keep_bare && !path.contains('/')) {
+    if path.contains("://")
+        || lattice_oci::is_oci_reference(path)
+        || Path::new(path).is_absolute()
+        || (keep_bare && !path.contains('/'))
+    {
         return path.to_owned();
     }
     base.join(path).to_string_lossy().into_owned()
@@ -169,6 +174,11 @@ fn relative(base: &Path, path: &str, keep_bare: bool) -> String {
 
 fn stem(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
+    if lattice_oci::is_oci_reference(path) {
+        // registry/repo:tag@digest -> repo's last segment
+        let name = file.split('@').next().unwrap_or(file);
+        return name.split(':').next().unwrap_or(name).to_owned();
+    }
     file.split('.').next().unwrap_or(file).to_owned()
 }
 
@@ -317,6 +327,15 @@ mod tests {
         assert_eq!(m.providers[0].link_name, "default");
         m.substitute(&BTreeMap::from([("HTTP_PORT".to_owned(), "8080".to_owned())]));
         assert_eq!(m.links[0].values["address"], "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn oci_references_are_kept_as_they_are() {
+        let text = "[[actors]]\npath = \"127.0.0.1:5000/echo:0.1.0\"\n\n[[providers]]\nname = \"http\"\npath = \"oci://registry.example/http:0.1\"\n";
+        let m = Manifest::parse(text, Path::new("/repo/examples")).unwrap();
+        assert_eq!(m.actors[0].source, ActorSource::Signed("127.0.0.1:5000/echo:0.1.0".into()));
+        assert_eq!(m.actors[0].name, "echo");
+        assert_eq!(m.providers[0].path, "oci://registry.example/http:0.1");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Test support for Lattice: real `nats-server` processes, started and torn down per test.
+//! Test support for Lattice: real `nats-server` processes, started and torn down per test,
+//! and a real OCI registry (`docker-registry`, [`Registry`]).
 //!
 //! Lattice is an RPC layer over NATS, so its tests run against the real server rather than a
 //! mock: subject routing, queue groups, JetStream and clustering behave exactly as in
@@ -34,11 +35,13 @@ use std::time::{Duration, Instant};
 mod binary;
 mod cluster;
 mod monitor;
+mod registry;
 mod server;
 mod wire;
 
 pub use binary::{NATS_SERVER_ENV, nats_server_binary};
 pub use cluster::{ClusterOptions, NatsCluster};
+pub use registry::{REGISTRY_ENV, Registry, RegistryOptions, closed_port, registry_binary};
 pub use server::{NatsServer, ServerOptions};
 pub use wire::{DEFAULT_CONNECT, Msg, RawClient};
 

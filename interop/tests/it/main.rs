@@ -8,6 +8,7 @@
 mod archives;
 mod claims;
 mod control_client;
+mod oci;
 mod provider_sdk;
 mod support;
 mod transcript;

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub(crate) mod artifact;
 pub(crate) mod bench;
 pub(crate) mod bench_actor;
 pub(crate) mod bench_http;
@@ -16,6 +17,9 @@ pub(crate) mod monitor;
 pub(crate) mod nats_config;
 pub(crate) mod nats_roles;
 pub(crate) mod par;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod registry;
 pub(crate) mod scale;
 pub(crate) mod spy;
 pub(crate) mod start;

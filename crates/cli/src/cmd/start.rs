@@ -12,9 +12,9 @@
 //! reports as an event (`actor_scaled` / `actors_start_failed` / `actor_scale_failed`,
 //! `provider_started` / `provider_start_failed`), with progress on stderr.
 //!
-//! References are local files, as a host resolves them (CONVENTIONS "References"): a plain
-//! path is made absolute and sent as `file://…`, since the host's working directory is not
-//! ours. A provider is started from a 0.82 provider archive (`.par` / `.par.gz`); given a
+//! References are OCI references (`host[:port]/repo:tag`, `…@sha256:…`, `oci://…`), which
+//! the host pulls itself, or local files (CONVENTIONS "References"): a plain path is made
+//! absolute and sent as `file://…`, since the host's working directory is not ours. A provider is started from a 0.82 provider archive (`.par` / `.par.gz`); given a
 //! bare executable and `--contract`, this verb first packs it into an archive (claims signed
 //! by a fresh account key, the provider key kept per binary hash in the state directory,
 //! as `lattice up` keeps it) and starts that.
@@ -70,7 +70,7 @@ struct Placement {
 enum What {
     /// Start an actor from a signed wasm module (`cmd.{host}.scale`).
     Actor {
-        /// The module: a path or `file://` URL.
+        /// The module: an OCI reference (`registry/repo:tag`), a path or a `file://` URL.
         #[arg(value_name = "REF")]
         actor_ref: String,
         /// Its `max_instances` on the host.
@@ -82,7 +82,8 @@ enum What {
     /// Start a provider from an archive, or from an executable with `--contract`
     /// (`cmd.{host}.lp`).
     Provider {
-        /// A provider archive (`.par`, `.par.gz`) or an executable: a path or `file://` URL.
+        /// A provider archive (`.par`, `.par.gz`; an OCI reference, a path or `file://` URL) or
+        /// an executable (a path or `file://` URL).
         #[arg(value_name = "REF")]
         provider_ref: String,
         /// The link name to start it under.
@@ -129,9 +130,10 @@ pub(crate) fn run(args: Args) -> Outcome {
 }
 
 /// A reference as a host resolves it: a plain path becomes an absolute `file://` URL
-/// (exit 2 if the file is missing); URLs pass through (a host refuses what it cannot fetch).
+/// (exit 2 if the file is missing); OCI references (`host[:port]/repo:tag`, `oci://…`) and
+/// URLs pass through (a host refuses what it cannot fetch).
 pub(crate) fn local_ref(reference: &str) -> Result<String, Failure> {
-    if reference.contains("://") || reference.starts_with("oci:") {
+    if reference.contains("://") || reference.starts_with("oci:") || lattice_oci::is_oci_reference(reference) {
         return Ok(reference.to_owned());
     }
     let path = Path::new(reference);

@@ -146,6 +146,8 @@ pub(crate) struct Args {
     /// `metrics on …` progress line names it).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    registry: crate::cmd::registry::HostRegistryArgs,
 }
 
 /// Whether progress lines are JSON log events (set once, by `run`).
@@ -373,6 +375,11 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
             .map_err(|e| Failure::bad_input(anyhow!("--trusted-issuers: {e}")))?;
         builder = builder.trusted_issuers(keys);
     }
+    let (oci, credential) = args.registry.settings()?;
+    builder = builder.oci_settings(oci);
+    if let Some((registry, credential)) = credential {
+        builder = builder.registry_credential(registry, credential);
+    }
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
     }
@@ -556,6 +563,7 @@ fn refused(e: lattice_host::HostError) -> Failure {
     match e {
         lattice_host::HostError::ActorRefused { .. } => Failure::no(e),
         lattice_host::HostError::Reference { .. } | lattice_host::HostError::Manifest(_) => Failure::bad_input(e),
+        lattice_host::HostError::Oci(e) => crate::cmd::registry::oci_failure(e),
         other => Failure::from(anyhow::Error::from(other)),
     }
 }

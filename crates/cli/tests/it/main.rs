@@ -11,6 +11,7 @@ mod monitor_spy;
 mod nats_config;
 mod telemetry;
 mod sidedoors;
+mod oci;
 mod up;
 
 use std::io::Write;

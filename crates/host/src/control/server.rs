@@ -422,12 +422,8 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
             Err(reply) => reply,
         },
         CtlRequest::RegistriesPut => match body::<RegistryCredentialMap>(request_name(&request), payload) {
-            // Lattice resolves only local references (CONVENTIONS "References"): nothing to
-            // store, but the message is well-formed, so it is accepted as 0.82 does.
-            Ok(registries) => {
-                tracing::debug!(count = registries.len(), "ignoring registry credentials (no OCI support)");
-                Reply::ack(Ok(()))
-            }
+            // Credentials per registry authority, used by later OCI pulls (HOST.md §9).
+            Ok(registries) => Reply::ack(target.put_registries(registries).await),
             Err(reply) => reply,
         },
         CtlRequest::AuctionActor => match body::<ActorAuctionRequest>(request_name(&request), payload) {

@@ -120,6 +120,15 @@ pub trait ControlTarget: Send + Sync + 'static {
     /// shutdown, do not await it): the control server is part of what shuts down.
     fn stop_host(&self, timeout: Option<Duration>) -> impl Future<Output = ()> + Send;
 
+    /// `registries.put`: credentials per registry authority (HOST.md §9). Default: ignored.
+    fn put_registries(
+        &self,
+        registries: lattice_control::types::RegistryCredentialMap,
+    ) -> impl Future<Output = Result<(), CommandError>> + Send {
+        let _ = registries;
+        async { Ok(()) }
+    }
+
     /// Whether this host would run the actor (checked after the constraints). Default: yes.
     fn can_run_actor(&self, actor_ref: &str) -> impl Future<Output = bool> + Send {
         let _ = actor_ref;

@@ -98,10 +98,38 @@ pub fn local_path(reference: &str) -> Result<PathBuf, HostError> {
     if reference.contains("://") || reference.starts_with("oci:") {
         return Err(reference_err(
             reference,
-            "only local files are supported (a path or file://); OCI registries are not",
+            "not a local file (a path or file://); OCI references are oci://host[:port]/repo:tag or host[:port]/repo:tag",
         ));
     }
     Ok(PathBuf::from(reference))
+}
+
+/// Resolve a provider archive given as bytes (`.par` or `.par.gz`, e.g. pulled from a
+/// registry): verify its claims and unpack this machine's executable (writes files: call
+/// from a blocking context).
+pub(crate) fn resolve_archive(
+    spec: &ProviderSpec,
+    bytes: &[u8],
+    state: &StateDir,
+    now: u64,
+    trusted: Option<&[lattice_proto::AccountKey]>,
+) -> Result<Resolved, HostError> {
+    let par = archive::ProviderArchive::parse(bytes, now)
+        .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e })?;
+    crate::load_policy::check_issuer(trusted, "provider archive", &spec.reference, &par.claims.iss)?;
+    let binary = state.unpacked_binary(&par.hash, &par.target, &par.binary)?;
+    let key = ProviderKey::parse(&par.claims.sub).map_err(|e| reference_err(&spec.reference, e.to_string()))?;
+    let meta = &par.claims.wascap;
+    let claims = StoredProviderClaims {
+        contract_id: meta.capid.clone(),
+        issuer: par.claims.iss.clone(),
+        name: meta.name.clone().unwrap_or_default(),
+        revision: meta.rev.unwrap_or_default().to_string(),
+        subject: key.as_str().to_owned(),
+        version: meta.ver.clone().unwrap_or_default(),
+        config_schema: meta.config_schema.as_ref().map(ToString::to_string),
+    };
+    Ok(Resolved { binary, key, claims })
 }
 
 /// Resolve `spec` (reads files: call from a blocking context). Archives must be signed by
@@ -115,22 +143,7 @@ pub(crate) fn resolve(
     let path = local_path(&spec.reference)?;
     let bytes = crate::load_policy::read_local_file(&spec.reference, &path)?;
     if archive::is_archive_path(&spec.reference) || bytes.starts_with(&[0x1f, 0x8b]) {
-        let par = archive::ProviderArchive::parse(&bytes, now)
-            .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e })?;
-        crate::load_policy::check_issuer(trusted, "provider archive", &spec.reference, &par.claims.iss)?;
-        let binary = state.unpacked_binary(&par.hash, &par.target, &par.binary)?;
-        let key = ProviderKey::parse(&par.claims.sub).map_err(|e| reference_err(&spec.reference, e.to_string()))?;
-        let meta = &par.claims.wascap;
-        let claims = StoredProviderClaims {
-            contract_id: meta.capid.clone(),
-            issuer: par.claims.iss.clone(),
-            name: meta.name.clone().unwrap_or_default(),
-            revision: meta.rev.unwrap_or_default().to_string(),
-            subject: key.as_str().to_owned(),
-            version: meta.ver.clone().unwrap_or_default(),
-            config_schema: meta.config_schema.as_ref().map(ToString::to_string),
-        };
-        return Ok(Resolved { binary, key, claims });
+        return resolve_archive(spec, &bytes, state, now, trusted);
     }
     let Some(native) = &spec.claims else {
         return Err(reference_err(

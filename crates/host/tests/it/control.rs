@@ -401,7 +401,7 @@ async fn commands_are_acked_byte_for_byte_and_reach_the_target() {
     assert_eq!(reply(nats, &label_del, r#"{"key":"capture","value":""}"#).await, ACCEPTED);
     assert_eq!(next_call(&mut r.calls).await, Call::DelLabel("capture".into()));
 
-    // registries.put is accepted (nothing to store: no OCI).
+    // registries.put is accepted (this target keeps no credentials).
     assert_eq!(reply(nats, "wasmbus.ctl.default.registries.put", r#"{"ghcr.io":{"token":"t"}}"#).await, ACCEPTED);
 
     // Stop: acked first (the 0.33 client sends {"timeout":…} alone), then the host is told.

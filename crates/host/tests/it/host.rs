@@ -42,8 +42,11 @@ async fn unsigned_and_tampered_modules_are_refused() {
     let err = host.scale_actor(tampered.to_str().unwrap(), 1, BTreeMap::new()).await.unwrap_err();
     assert!(matches!(err, HostError::ActorRefused { .. }), "{err:?}");
 
+    // An OCI reference without a registry host, and one tagged latest: refused before any pull.
     let err = host.scale_actor("oci://registry/echo:1", 1, BTreeMap::new()).await.unwrap_err();
-    assert!(matches!(err, HostError::Reference { .. }), "{err:?}");
+    assert!(matches!(&err, HostError::Oci(e) if e.kind() == "bad_reference"), "{err:?}");
+    let err = host.scale_actor("registry.example/echo", 1, BTreeMap::new()).await.unwrap_err();
+    assert!(matches!(&err, HostError::Oci(e) if e.kind() == "latest_refused"), "{err:?}");
     assert!(host.actors().await.is_empty());
     host.stop().await;
 }
