@@ -8,6 +8,7 @@
 mod archives;
 mod claims;
 mod control_client;
+mod legacy_claims;
 mod provider_sdk;
 mod support;
 mod transcript;

@@ -12,3 +12,4 @@ mod lattice;
 mod providers;
 mod runtime;
 mod support;
+mod wasi;
