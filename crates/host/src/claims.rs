@@ -896,9 +896,9 @@ mod tests {
             out.push(id);
             out.extend_from_slice(&[
                 (size & 0x7f) as u8 | 0x80,
-                (size >> 7 & 0x7f) as u8 | 0x80,
-                (size >> 14 & 0x7f) as u8 | 0x80,
-                (size >> 21 & 0x7f) as u8 | 0x80,
+                ((size >> 7) & 0x7f) as u8 | 0x80,
+                ((size >> 14) & 0x7f) as u8 | 0x80,
+                ((size >> 21) & 0x7f) as u8 | 0x80,
                 (size >> 28) as u8,
             ]);
             out.extend_from_slice(&wasm[pos..pos + size as usize]);
