@@ -11,8 +11,8 @@
 //! - started by `lattice up --manifest`, linked to a real `wasmcloud:messaging` provider
 //!   process (examples/messaging-provider, on Lattice's provider SDK), it answers a real
 //!   `MessageSubscriber.HandleMessage` invocation carrying a reply subject by calling
-//!   `Messaging.Publish` on the provider, which publishes the body on the reply subject:
-//!   the test receives it there;
+//!   `Messaging.Publish` on the provider with `"reply: " + body` for the reply subject; the
+//!   provider publishes it there and the test receives it;
 //! - a copy with one byte flipped inside its data segment is refused as a hash mismatch
 //!   (error kind `hash_mismatch`, not a parse error) by `lattice claims inspect` and by
 //!   the running host (`lattice start actor`), which keeps serving the original.
@@ -121,7 +121,8 @@ async fn a_legacy_signed_wascap_actor_runs_and_its_tampered_copy_is_refused() {
     assert_eq!(code, 1, "{out}");
     assert_eq!(out["error_kind"], "hash_mismatch", "{out}");
     assert_eq!(out["hash_algorithm"], Value::Null, "{out}");
-    let (_, human, _) = support::lattice_async(vec!["claims".into(), "inspect".into(), actor.to_string_lossy().into()]).await;
+    let (_, human, _) =
+        support::lattice_async(vec!["claims".into(), "inspect".into(), actor.to_string_lossy().into()]).await;
     assert!(human.contains("hash algo    legacy"), "{human}");
 
     // A host running it, linked to a real messaging provider process.
@@ -199,8 +200,12 @@ provider = "messaging"
         .await
         .expect("the provider publishes on the reply subject")
         .unwrap();
-    assert_eq!(&got.payload[..], body);
-    up.proc.wait_for(&["messaging-provider: publish", &format!("subject={reply}"), &format!("bytes={}", body.len())]).await;
+    // echo-messaging answers "reply: " + the body it got.
+    let expected = [&b"reply: "[..], body].concat();
+    assert_eq!(String::from_utf8_lossy(&got.payload), String::from_utf8_lossy(&expected));
+    up.proc
+        .wait_for(&["messaging-provider: publish", &format!("subject={reply}"), &format!("bytes={}", expected.len())])
+        .await;
 
     // The tampered copy, started on the same host, is refused as a hash mismatch.
     let (code, _, err) = support::lattice_async(
@@ -225,7 +230,11 @@ provider = "messaging"
     let again = Invocation::new(
         &up.cluster(),
         &nkeys::KeyPair::new_server(),
-        WasmCloudEntity { public_key: provider_key, link_name: "default".into(), contract_id: "wasmcloud:messaging".into() },
+        WasmCloudEntity {
+            public_key: provider_key,
+            link_name: "default".into(),
+            contract_id: "wasmcloud:messaging".into(),
+        },
         WasmCloudEntity { public_key: actor_key.clone(), ..Default::default() },
         "wasmcloud:messaging/MessageSubscriber.HandleMessage",
         rmp_serde::to_vec_named(&SubMessage { subject: "interop.in", reply_to: Some(&reply), body: b"again" }).unwrap(),
@@ -239,5 +248,5 @@ provider = "messaging"
     let resp: InvocationResponse = rmp_serde::from_slice(&answer.payload).unwrap();
     assert_eq!(resp.error, None, "{resp:?}");
     let got = tokio::time::timeout(Duration::from_secs(20), replies.next()).await.unwrap().unwrap();
-    assert_eq!(&got.payload[..], b"again");
+    assert_eq!(&got.payload[..], b"reply: again");
 }
