@@ -3,8 +3,18 @@
 //! (the counter actor behind the HTTP server and key-value providers), starting its own
 //! nats-server when none answers at the URL.
 //!
-//! Progress goes to stderr as `lattice: …` lines (the host's log lines too); the last one
-//! of a start is `lattice: host N… ready`, and `--demo` then prints the curl command to try.
+//! Progress goes to stderr as `lattice: …` lines; the last one of a start is
+//! `lattice: host N… ready`, and `--demo` then prints the curl command to try. By default
+//! the host's own log shows warnings only (`--log-level` / `WASMCLOUD_LOG_LEVEL` or
+//! `RUST_LOG` say otherwise), and providers get the same level. `--log-format json` (or
+//! `--enable-structured-logging`, `WASMCLOUD_STRUCTURED_LOGGING_ENABLED=true`) makes every
+//! line on stderr — progress, host and providers — one JSON object.
+//!
+//! Observability: `--otel` (or 0.82's `OTEL_TRACES_EXPORTER=otlp` /
+//! `--otel-traces-exporter otlp`) exports traces over OTLP/HTTP to
+//! `--otel-exporter-otlp-endpoint` (`OTEL_EXPORTER_OTLP_ENDPOINT`, default
+//! `http://127.0.0.1:4318`) + `/v1/traces`, and hands the same settings to providers;
+//! `--metrics-addr ADDR` serves the host's Prometheus metrics on `http://ADDR/metrics`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +56,18 @@ pub(crate) struct Args {
     /// NATS credentials file of the control connection.
     #[arg(long, value_name = "FILE")]
     ctl_creds: Option<PathBuf>,
+    /// File holding the NATS user nkey seed (`SU…`) of both connections (the host role of
+    /// `lattice nats-config`).
+    #[arg(long, value_name = "FILE", env = "LATTICE_NKEY_SEED_FILE", conflicts_with_all = ["creds", "rpc_creds", "ctl_creds"])]
+    nkey_seed_file: Option<PathBuf>,
+    /// NATS user nkey seed file handed to the providers this host starts (the provider
+    /// role of `lattice nats-config`). Without it and --provider-creds, providers get the
+    /// RPC connection's credentials file, if any (never the host's --nkey-seed-file).
+    #[arg(long, value_name = "FILE", conflicts_with = "provider_creds")]
+    provider_nkey_seed_file: Option<PathBuf>,
+    /// NATS credentials file handed to the providers this host starts.
+    #[arg(long, value_name = "FILE")]
+    provider_creds: Option<PathBuf>,
     /// The lattice to join.
     #[arg(long, env = "LATTICE_NAME", default_value = "default")]
     lattice: String,
@@ -86,32 +108,100 @@ pub(crate) struct Args {
     /// Interval between provider health checks, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
     health_interval_ms: u64,
+    /// Log line format on stderr: `human` or `json` (one object per line; providers too).
+    #[arg(long, value_name = "FORMAT", env = "LATTICE_LOG_FORMAT", default_value = "human")]
+    log_format: String,
+    /// Same as `--log-format json` (wasmCloud 0.82's flag and variable).
+    #[arg(long, env = "WASMCLOUD_STRUCTURED_LOGGING_ENABLED")]
+    enable_structured_logging: bool,
+    /// Log level of the host and its providers: error, warn, info, debug, trace (0.82's
+    /// `critical` = error). Default: RUST_LOG, else warn (json: info).
+    #[arg(long, value_name = "LEVEL", env = "WASMCLOUD_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Export traces over OTLP/HTTP (same as `--otel-traces-exporter otlp`).
+    #[arg(long)]
+    otel: bool,
+    /// The traces exporter (`otlp` turns traces on), as in 0.82.
+    #[arg(long, value_name = "EXPORTER", env = "OTEL_TRACES_EXPORTER")]
+    otel_traces_exporter: Option<String>,
+    /// The OTLP/HTTP base URL; `/v1/traces` is appended. Default http://127.0.0.1:4318.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otel_exporter_otlp_endpoint: Option<String>,
+    /// Serve the host's Prometheus metrics on http://ADDR/metrics (port 0 picks one; the
+    /// `metrics on …` progress line names it).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
+/// Whether progress lines are JSON log events (set once, by `run`).
+static JSON_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn progress(text: impl std::fmt::Display) {
-    eprintln!("lattice: {text}");
+    if JSON_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(target: "lattice::progress", "{text}");
+    } else {
+        eprintln!("lattice: {text}");
+    }
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
-    init_logging();
+    let (telemetry, observability) = init_telemetry(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(up(args))
+    let result = runtime.block_on(up(args, observability));
+    drop(runtime);
+    // Export the last spans (the exporter runs on its own thread; this waits for it).
+    telemetry.shutdown();
+    result
 }
 
-fn init_logging() {
+/// Install logging and trace export from the flags; returns what providers are told.
+fn init_telemetry(args: &Args) -> Result<(lattice_telemetry::Telemetry, lattice_host::Observability), Failure> {
+    use lattice_telemetry::{LogFormat, LogLevel, LogSettings, OtelSettings};
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    drop(
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-    );
+    let mut format: LogFormat =
+        args.log_format.parse().map_err(|e| Failure::bad_input(anyhow!("--log-format: {e}")))?;
+    if args.enable_structured_logging {
+        format = LogFormat::Json;
+    }
+    let level = match args.log_level.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) => Some(l.parse::<LogLevel>().map_err(|e| Failure::bad_input(anyhow!("--log-level: {e}")))?),
+        None => None,
+    };
+    let logs = LogSettings { format, level, ansi: format == LogFormat::Human && std::io::stderr().is_terminal() };
+    let mut otel = OtelSettings::from_env();
+    otel.traces_exporter = args.otel_traces_exporter.clone().or(otel.traces_exporter);
+    if args.otel {
+        otel.traces_exporter = Some("otlp".into());
+    }
+    otel.endpoint = args.otel_exporter_otlp_endpoint.clone().filter(|e| !e.trim().is_empty()).or(otel.endpoint);
+    let telemetry = lattice_telemetry::init("lattice-host", &logs, &otel).map_err(|e| match e {
+        lattice_telemetry::TelemetryError::Protocol(_) => Failure::bad_input(e),
+        other => Failure::from(anyhow::Error::from(other)),
+    })?;
+    JSON_PROGRESS.store(logs.is_json(), std::sync::atomic::Ordering::Relaxed);
+    // Providers log at the host's level: the explicit one, else (without RUST_LOG, which
+    // they inherit) the format's quiet default.
+    let provider_level = level
+        .map(|l| l.directive())
+        .or_else(|| std::env::var_os("RUST_LOG").is_none().then_some(if logs.is_json() { "info" } else { "warn" }));
+    let observability = lattice_host::Observability {
+        structured_logging: logs.is_json(),
+        log_level: provider_level.map(str::to_owned),
+        otel: if otel.enabled() {
+            lattice_proto::OtelConfig {
+                traces_exporter: Some("otlp".into()),
+                exporter_otlp_endpoint: Some(otel.base_url().to_owned()),
+            }
+        } else {
+            lattice_proto::OtelConfig::default()
+        },
+    };
+    Ok((telemetry, observability))
 }
 
-/// Whether a NATS server answers at `url` (a quick connect with a short timeout).
+/// Whether a NATS server answers at `url` (a quick connect with a short timeout). One that
+/// refuses an anonymous login counts: it is there, it wants credentials (never start an
+/// open server next to a locked-down one).
 async fn reachable(url: &str) -> bool {
     let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
@@ -119,7 +209,11 @@ async fn reachable(url: &str) -> bool {
             drop(client.flush().await);
             true
         }
-        _ => false,
+        Ok(Err(e)) => matches!(
+            e.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+        ),
+        Err(_) => false,
     }
 }
 
@@ -142,9 +236,14 @@ async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
     .map_err(Failure::from)
 }
 
-async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
+async fn connect(
+    url: &str,
+    creds: Option<&Path>,
+    nkey_seed_file: Option<&Path>,
+    name: String,
+) -> Result<async_nats::Client, Failure> {
     let nats = lattice_rpc::NatsOptions::new(url)
-        .creds_file(creds.map(Path::to_path_buf))
+        .auth(crate::cmd::monitor::nats_auth(creds, nkey_seed_file)?)
         .name(name)
         .connect()
         .await
@@ -152,11 +251,36 @@ async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_
     Ok(nats.client)
 }
 
+/// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else the
+/// RPC connection's credentials file (as 0.82), but never the host's own nkey seed.
+fn provider_credentials(args: &Args, rpc_creds: Option<&Path>) -> Result<Option<Credentials>, Failure> {
+    let creds_file = |path: &Path| -> Result<Credentials, Failure> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Credentials::parse_creds(&text).map_err(Failure::bad_input)
+    };
+    if let Some(path) = &args.provider_nkey_seed_file {
+        return Ok(Some(Credentials { jwt: String::new(), seed: crate::cmd::monitor::read_nkey_seed(path)? }));
+    }
+    if let Some(path) = &args.provider_creds {
+        return creds_file(path).map(Some);
+    }
+    match (rpc_creds, &args.nkey_seed_file) {
+        // As 0.82: providers get the RPC connection's credentials file.
+        (Some(path), _) => creds_file(path).map(Some),
+        // Never the host role's own seed: providers would get the host's permissions.
+        (None, Some(_)) => {
+            progress("providers get no NATS identity (give them the provider role's with --provider-nkey-seed-file)");
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
     value.or_else(|| std::env::var(legacy).ok()).filter(|s| !s.trim().is_empty())
 }
 
-async fn up(args: Args) -> Outcome {
+async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     let mut signals = Signals::new()?;
     let lattice = LatticeName::new(args.lattice.clone()).map_err(|e| Failure::bad_input(anyhow!("--lattice: {e}")))?;
     let mut labels = BTreeMap::new();
@@ -193,8 +317,9 @@ async fn up(args: Args) -> Outcome {
     let ctl_url = args.ctl_url.clone().unwrap_or_else(|| nats_url.clone());
     let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
     let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
-    let rpc = connect(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
-    let ctl = connect(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
+    let nkey = args.nkey_seed_file.as_deref();
+    let rpc = connect(&rpc_url, rpc_creds, nkey, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect(&ctl_url, ctl_creds, nkey, format!("lattice-host {host_key} ctl")).await?;
 
     let mut builder = HostBuilder::new()
         .lattice(lattice)
@@ -210,22 +335,28 @@ async fn up(args: Args) -> Outcome {
         .health_checks(
             Duration::from_millis(args.health_first_ms),
             Duration::from_millis(args.health_interval_ms.max(1)),
-        );
+        )
+        .observability(observability);
     if let Some(seed) = cluster_seed {
         builder = builder.cluster_seed(seed);
     }
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
     }
-    if let Some(path) = rpc_creds {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        builder = builder.rpc_credentials(Credentials::parse_creds(&text).map_err(Failure::bad_input)?);
+    if let Some(credentials) = provider_credentials(&args, rpc_creds)? {
+        builder = builder.rpc_credentials(credentials);
     }
     let host = builder.start().await.map_err(|e| match e {
         lattice_host::HostError::Config(_) => Failure::bad_input(e),
         other => Failure::from(anyhow::Error::from(other)),
     })?;
-    if host.cluster_seed_generated() {
+    if host.cluster_seed_generated() && JSON_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
+        // JSON lines go to log pipelines: never a seed there.
+        progress(format!(
+            "generated a cluster seed (issuer {}); it is not logged in JSON mode: give every host --cluster-seed to share one",
+            host.cluster_key()
+        ));
+    } else if host.cluster_seed_generated() {
         progress(format!(
             "generated cluster seed {} (issuer {}): give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) to join",
             host.cluster_seed().seed(),
@@ -233,6 +364,24 @@ async fn up(args: Args) -> Outcome {
         ));
     }
     progress(format!("host {} started in lattice {} (NATS {rpc_url})", host.key(), host.lattice()));
+    let metrics_stop = tokio_util::sync::CancellationToken::new();
+    let _stop_metrics = metrics_stop.clone().drop_guard();
+    if let Some(addr) = args.metrics_addr {
+        let (listener, bound) = match lattice_telemetry::serve::bind(addr).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                host.stop().await;
+                return Err(anyhow!("binding the metrics address {addr}: {e}").into());
+            }
+        };
+        let h = host.clone();
+        let render: lattice_telemetry::serve::Render = std::sync::Arc::new(move || {
+            let h = h.clone();
+            Box::pin(async move { h.metrics_text().await })
+        });
+        tokio::spawn(lattice_telemetry::serve::serve(listener, "lattice host", render, metrics_stop.clone()));
+        progress(format!("metrics on http://{bound}/metrics"));
+    }
 
     if let Some(manifest) = manifest {
         let applied = tokio::select! {

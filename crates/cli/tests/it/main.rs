@@ -8,6 +8,8 @@ mod inspect;
 mod keys;
 mod monitor;
 mod monitor_spy;
+mod nats_config;
+mod telemetry;
 mod up;
 
 use std::io::Write;
