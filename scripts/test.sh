@@ -25,5 +25,5 @@ run_tests --workspace
 echo "== interop suite (real wasmCloud 0.82-era crates)" >&2
 # The interop tests run the product binaries from target/debug (LATTICE_BIN_DIR overrides):
 # make sure all three exist even if no product test needed one of them.
-cargo build -p lattice -p lattice-httpserver -p lattice-kv
+cargo build -p lattice -p lattice-httpserver -p lattice-kv -p lattice-example-messaging-provider
 (cd interop && run_tests --locked)

@@ -10,13 +10,18 @@
 //! - The module hash ([`module_hash`]) is SHA-256, uppercase hex, over the module *re-encoded*
 //!   without those sections: the 8-byte header, then every other section re-emitted with a
 //!   minimal LEB128 size (other custom sections such as `name` are kept).
+//! - Modules signed before claims revision 3 (wascap < 0.10.1) carry the *legacy* hash
+//!   ([`legacy_module_hash`]): the module's own bytes with the claims sections cut out,
+//!   nothing re-encoded. wascap 0.12 skips the hash check for them; Lattice checks it with
+//!   both algorithms ([`check_module_hash`], [`HashAlgorithm`]) and refuses a module that
+//!   matches neither, so a modified legacy module is still refused.
 //! - The JWT is `B64URL(header).B64URL(claims).B64URL(sig)` with the header
 //!   `{"typ":"jwt","alg":"Ed25519"}`, the claims JSON in wascap's field order
 //!   ([`ActorClaims`], [`ActorMetadata`]) and an Ed25519 signature by the issuer (an account
 //!   key, `A…`) over `header.claims`.
 //!
-//! [`extract`] mirrors wascap's `extract_claims` (decode, check the hash for
-//! `wascap_revision >= 3`, no signature check). A host uses [`verify`], which is stricter:
+//! [`extract`] mirrors wascap's `extract_claims` (decode, check the hash, no signature
+//! check), except that it checks the hash for every revision. A host uses [`verify`], which is stricter:
 //! a claims section must exist, the issuer must be an account key and the subject a module
 //! key, the signature must verify, the hash must match whatever the revision, and `exp` /
 //! `nbf` must hold at `now`. Every refusal is its own [`ModuleClaimsError`] variant.
@@ -40,7 +45,8 @@ pub const SECTION_NAME: &str = "wasmcloud_jwt";
 pub const LEGACY_SECTION_NAME: &str = "jwt";
 /// The `wascap_revision` written into new claims.
 pub const WASCAP_REVISION: u32 = 3;
-/// From this `wascap_revision` on, wascap checks the module hash in `extract_claims`.
+/// From this `wascap_revision` on, wascap checks the module hash in `extract_claims`, and
+/// only the current hash algorithm is accepted ([`HashAlgorithm`]).
 pub const MIN_HASHED_REVISION: u32 = 3;
 
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
@@ -210,9 +216,15 @@ pub struct VerifiedClaims {
     issuer: AccountKey,
     metadata: ActorMetadata,
     token: Token,
+    hash_algorithm: HashAlgorithm,
 }
 
 impl VerifiedClaims {
+    /// Which module-hash algorithm the module matched ([`HashAlgorithm::Legacy`] only for
+    /// claims revision < 3).
+    pub fn hash_algorithm(&self) -> HashAlgorithm {
+        self.hash_algorithm
+    }
     /// The actor's public key (`sub`).
     pub fn actor(&self) -> &ActorKey {
         &self.actor
@@ -281,6 +293,9 @@ impl SignOptions {
 struct Stripped<'a> {
     module: Vec<u8>,
     jwt_section: Option<&'a [u8]>,
+    /// Where the claims sections sit in the original bytes (id byte to end of body), for
+    /// the legacy hash ([`legacy_hash`]).
+    claims_ranges: Vec<std::ops::Range<usize>>,
 }
 
 /// Read an unsigned LEB128 `u32` at `*pos`, as wasmparser's `read_var_u32`.
@@ -345,6 +360,7 @@ fn strip(wasm: &[u8]) -> Result<Stripped<'_>, ModuleClaimsError> {
     let mut out = Vec::with_capacity(wasm.len());
     out.extend_from_slice(header);
     let mut jwt_section = None;
+    let mut claims_ranges = Vec::new();
     let mut pos = 8;
     while pos < wasm.len() {
         let section_start = pos;
@@ -388,6 +404,7 @@ fn strip(wasm: &[u8]) -> Result<Stripped<'_>, ModuleClaimsError> {
                 if jwt_section.is_none() {
                     jwt_section = Some(&body[npos + name_len..]);
                 }
+                claims_ranges.push(section_start..pos);
                 continue;
             }
         }
@@ -396,11 +413,91 @@ fn strip(wasm: &[u8]) -> Result<Stripped<'_>, ModuleClaimsError> {
         write_var_u32(&mut out, size as u32);
         out.extend_from_slice(body);
     }
-    Ok(Stripped { module: out, jwt_section })
+    Ok(Stripped { module: out, jwt_section, claims_ranges })
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
     HEXUPPER.encode(&Sha256::digest(bytes))
+}
+
+/// Which module-hash algorithm a module's `wascap.hash` matched (see [`check_module_hash`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    /// wascap ≥ 0.10: SHA-256 over the module re-encoded without its claims sections
+    /// ([`module_hash`]). The only algorithm accepted for `wascap_revision >= 3`.
+    Current,
+    /// Older wascap (≤ 0.8's parity-wasm output, 0.9.1–0.9.2's walrus output, 0.10.0):
+    /// SHA-256 over the module's own bytes with the claims sections cut out byte for byte,
+    /// no re-encoding ([`legacy_module_hash`]). Differs from [`HashAlgorithm::Current`]
+    /// when a section size is a padded LEB128 (walrus and LLVM pad to 5 bytes). Accepted
+    /// only for `wascap_revision < 3`.
+    Legacy,
+}
+
+impl HashAlgorithm {
+    /// The name shown by `lattice claims inspect` (`current` or `legacy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlgorithm::Current => "current",
+            HashAlgorithm::Legacy => "legacy",
+        }
+    }
+}
+
+impl std::fmt::Display for HashAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SHA-256 (uppercase hex) over `wasm` minus the byte ranges of its claims sections.
+fn legacy_hash(wasm: &[u8], claims_ranges: &[std::ops::Range<usize>]) -> String {
+    let mut hasher = Sha256::new();
+    let mut pos = 0;
+    for range in claims_ranges {
+        // The walk records ranges in order, inside `wasm`, without overlap.
+        hasher.update(wasm.get(pos..range.start).unwrap_or_default());
+        pos = range.end;
+    }
+    hasher.update(wasm.get(pos..).unwrap_or_default());
+    HEXUPPER.encode(&hasher.finalize())
+}
+
+/// The module hash as wascap before 0.10.1 (claims revision < 3) computed it for the
+/// modules it signed: SHA-256 (uppercase hex) over the module's bytes with every claims
+/// section (`wasmcloud_jwt`, `jwt`) removed byte for byte, nothing re-encoded.
+pub fn legacy_module_hash(wasm: &[u8]) -> Result<String, ModuleClaimsError> {
+    let stripped = strip(wasm)?;
+    Ok(legacy_hash(wasm, &stripped.claims_ranges))
+}
+
+/// Which algorithm `claimed` matches for a module with claims revision `revision`:
+/// [`HashAlgorithm::Current`] always counts; [`HashAlgorithm::Legacy`] only below
+/// revision 3 (wascap 0.12 skips the check there; Lattice checks both and refuses when
+/// neither matches). A mismatch reports the current algorithm's hash.
+fn match_hash(
+    wasm: &[u8],
+    stripped: &Stripped<'_>,
+    claimed: &str,
+    revision: u32,
+) -> Result<HashAlgorithm, ModuleClaimsError> {
+    let computed = sha256_hex(&stripped.module);
+    if claimed == computed {
+        return Ok(HashAlgorithm::Current);
+    }
+    if revision < MIN_HASHED_REVISION && claimed == legacy_hash(wasm, &stripped.claims_ranges) {
+        return Ok(HashAlgorithm::Legacy);
+    }
+    Err(ModuleClaimsError::HashMismatch { claimed: claimed.to_owned(), computed })
+}
+
+/// Check the module hash in `claims` against `wasm` (the claims section walk and both
+/// hash algorithms, no signature or date check): which algorithm matched, or
+/// [`ModuleClaimsError::HashMismatch`]. Revision ≥ 3 accepts only the current algorithm.
+pub fn check_module_hash(wasm: &[u8], claims: &ActorClaims) -> Result<HashAlgorithm, ModuleClaimsError> {
+    let stripped = strip(wasm)?;
+    let meta = claims.wascap.as_ref().ok_or(ModuleClaimsError::MissingMetadata)?;
+    match_hash(wasm, &stripped, &meta.hash, claims.wascap_revision.unwrap_or_default())
 }
 
 /// The module without claims sections, re-encoded exactly as wascap 0.12 does.
@@ -485,9 +582,9 @@ pub fn read(wasm: &[u8]) -> Result<Option<Token>, ModuleClaimsError> {
 
 /// Find and decode the claims embedded in `wasm` (wascap 0.12 `extract_claims`).
 ///
-/// Returns `Ok(None)` for an unsigned module. Checks the module hash when
-/// `wascap_revision >= 3` (as wascap does); does **not** check the signature or dates —
-/// use [`verify`] for that.
+/// Returns `Ok(None)` for an unsigned module. Checks the module hash whatever the
+/// revision ([`check_module_hash`]: stricter than wascap, which skips the check below
+/// revision 3); does **not** check the signature or dates — use [`verify`] for that.
 pub fn extract(wasm: &[u8]) -> Result<Option<Token>, ModuleClaimsError> {
     let stripped = strip(wasm)?;
     let Some(section) = stripped.jwt_section else {
@@ -497,15 +594,13 @@ pub fn extract(wasm: &[u8]) -> Result<Option<Token>, ModuleClaimsError> {
         .map_err(|_| ModuleClaimsError::MalformedJwt("claims section is not UTF-8".into()))?;
     let claims = decode_jwt(&jwt)?;
     let meta = claims.wascap.as_ref().ok_or(ModuleClaimsError::MissingMetadata)?;
-    let computed = sha256_hex(&stripped.module);
-    if meta.hash != computed && claims.wascap_revision.unwrap_or_default() >= MIN_HASHED_REVISION {
-        return Err(ModuleClaimsError::HashMismatch { claimed: meta.hash.clone(), computed });
-    }
+    match_hash(wasm, &stripped, &meta.hash, claims.wascap_revision.unwrap_or_default())?;
     Ok(Some(Token { jwt, claims }))
 }
 
 /// Everything a host checks before it runs a module: claims present, issuer an account
-/// key, subject a module key, signature valid, hash matching (whatever the revision),
+/// key, subject a module key, signature valid, hash matching whatever the revision (the
+/// current algorithm, or for revision < 3 also the legacy one: [`check_module_hash`]),
 /// `exp`/`nbf` holding at `now` (seconds since the epoch).
 pub fn verify(wasm: &[u8], now: u64) -> Result<VerifiedClaims, ModuleClaimsError> {
     let stripped = strip(wasm)?;
@@ -520,12 +615,9 @@ pub fn verify(wasm: &[u8], now: u64) -> Result<VerifiedClaims, ModuleClaimsError
     let actor = ActorKey::parse(&claims.sub)
         .map_err(|e| ModuleClaimsError::BadSubject { subject: claims.sub.clone(), reason: e.to_string() })?;
     check_signature(&jwt, &claims)?;
-    let computed = sha256_hex(&stripped.module);
-    if metadata.hash != computed {
-        return Err(ModuleClaimsError::HashMismatch { claimed: metadata.hash.clone(), computed });
-    }
+    let hash_algorithm = match_hash(wasm, &stripped, &metadata.hash, claims.wascap_revision.unwrap_or_default())?;
     check_times(&claims, now)?;
-    Ok(VerifiedClaims { actor, issuer, metadata, token: Token { jwt, claims } })
+    Ok(VerifiedClaims { actor, issuer, metadata, token: Token { jwt, claims }, hash_algorithm })
 }
 
 /// `exp`/`nbf` against `now`, as wascap's `validate_token` judges them.
@@ -790,6 +882,127 @@ mod tests {
         assert!(matches!(module_hash(&m), Err(ModuleClaimsError::MalformedWasm { .. })));
         let component = b"\0asm\x0d\0\x01\0".to_vec();
         assert!(matches!(module_hash(&component), Err(ModuleClaimsError::NotAModule(_))));
+    }
+
+    /// `wasm` with every section size re-encoded as a padded 5-byte LEB128, as walrus (and
+    /// so wascap 0.9.1–0.9.2) wrote modules.
+    fn pad_section_sizes(wasm: &[u8]) -> Vec<u8> {
+        let mut out = wasm[..8].to_vec();
+        let mut pos = 8;
+        while pos < wasm.len() {
+            let id = wasm[pos];
+            pos += 1;
+            let size = read_var_u32(wasm, &mut pos).unwrap();
+            out.push(id);
+            out.extend_from_slice(&[
+                (size & 0x7f) as u8 | 0x80,
+                ((size >> 7) & 0x7f) as u8 | 0x80,
+                ((size >> 14) & 0x7f) as u8 | 0x80,
+                ((size >> 21) & 0x7f) as u8 | 0x80,
+                (size >> 28) as u8,
+            ]);
+            out.extend_from_slice(&wasm[pos..pos + size as usize]);
+            pos += size as usize;
+        }
+        out
+    }
+
+    /// A module with a code body and a data segment, padded as walrus wrote it.
+    fn legacy_layout_module() -> Vec<u8> {
+        let wasm = wat::parse_str(
+            r#"(module (memory (export "memory") 1) (data (i32.const 16) "hello, legacy")
+                 (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))"#,
+        )
+        .unwrap();
+        pad_section_sizes(&wasm)
+    }
+
+    /// Sign `module` the way wascap < 0.10.1 did: hash over the bytes as they are, the JWT
+    /// appended with a minimal section size, `wascap_revision` = `revision`.
+    fn sign_legacy(module: &[u8], revision: Option<u32>, hash: String) -> Vec<u8> {
+        let (m, a) = keys();
+        let mut claims = actor_claims(
+            &SignOptions { name: "legacy".into(), ..Default::default() },
+            &a.public_key(),
+            &m.public_key(),
+            NOW,
+        );
+        claims.wascap_revision = revision;
+        claims.wascap.as_mut().unwrap().hash = hash;
+        let mut out = module.to_vec();
+        let jwt = encode_jwt(&claims, &a).unwrap();
+        append_custom_section(&mut out, SECTION_NAME, jwt.as_bytes()).unwrap();
+        out
+    }
+
+    fn raw_sha(bytes: &[u8]) -> String {
+        sha256_hex(bytes)
+    }
+
+    #[test]
+    fn legacy_hash_cuts_the_claims_section_out_byte_for_byte() {
+        let module = legacy_layout_module();
+        let signed = sign_legacy(&module, Some(2), raw_sha(&module));
+        assert_eq!(legacy_module_hash(&signed).unwrap(), raw_sha(&module));
+        // The current algorithm re-encodes the padded sizes, so it differs here.
+        assert_ne!(module_hash(&signed).unwrap(), raw_sha(&module));
+        // A claims section in the middle is cut out too; the bytes around it are kept.
+        let mut mid = module[..8].to_vec();
+        append_custom_section(&mut mid, LEGACY_SECTION_NAME, b"x.y.z").unwrap();
+        mid.extend_from_slice(&module[8..]);
+        assert_eq!(legacy_module_hash(&mid).unwrap(), raw_sha(&module));
+    }
+
+    #[test]
+    fn legacy_revisions_accept_either_algorithm_and_say_which() {
+        let module = legacy_layout_module();
+        for revision in [None, Some(0), Some(1), Some(2)] {
+            let legacy = sign_legacy(&module, revision, raw_sha(&module));
+            let v = verify(&legacy, NOW).unwrap();
+            assert_eq!(v.hash_algorithm(), HashAlgorithm::Legacy, "{revision:?}");
+            assert_eq!(extract(&legacy).unwrap().unwrap().claims, v.token().claims);
+            assert_eq!(check_module_hash(&legacy, &v.token().claims), Ok(HashAlgorithm::Legacy));
+
+            let current = sign_legacy(&module, revision, module_hash(&module).unwrap());
+            assert_eq!(verify(&current, NOW).unwrap().hash_algorithm(), HashAlgorithm::Current, "{revision:?}");
+        }
+        // Signed here (revision 3): the current algorithm.
+        let (m, a) = keys();
+        let signed = sign(&module, &SignOptions::default(), &m, &a, NOW).unwrap();
+        assert_eq!(verify(&signed, NOW).unwrap().hash_algorithm(), HashAlgorithm::Current);
+    }
+
+    #[test]
+    fn revision_3_accepts_only_the_current_algorithm() {
+        let module = legacy_layout_module();
+        let legacy = sign_legacy(&module, Some(3), raw_sha(&module));
+        let err = verify(&legacy, NOW).unwrap_err();
+        assert_eq!(err.kind(), "hash_mismatch", "{err}");
+        assert_eq!(extract(&legacy).unwrap_err().kind(), "hash_mismatch");
+    }
+
+    #[test]
+    fn a_modified_legacy_module_is_refused_with_hash_mismatch() {
+        let module = legacy_layout_module();
+        let data_at = find(&module, b"hello, legacy").unwrap();
+        // `i32.const 1` in the code body: opcode 0x41 then 0x01, right before `end` (0x0b).
+        let code_at = find(&module, &[0x41, 0x01, 0x0b]).unwrap() + 1;
+        for at in [data_at, code_at] {
+            for revision in [None, Some(2)] {
+                let mut tampered = sign_legacy(&module, revision, raw_sha(&module));
+                tampered[at] ^= 0x01;
+                let err = verify(&tampered, NOW).unwrap_err();
+                assert!(matches!(err, ModuleClaimsError::HashMismatch { .. }), "byte {at}: {err}");
+                assert_eq!(extract(&tampered).unwrap_err().kind(), "hash_mismatch");
+            }
+        }
+        // A claimed hash that is neither algorithm's is refused too, whatever the revision.
+        let bogus = sign_legacy(&module, Some(1), raw_sha(b"something else"));
+        assert_eq!(verify(&bogus, NOW).unwrap_err().kind(), "hash_mismatch");
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod archives;
 mod claims;
 mod control_client;
 mod oci;
+mod legacy_claims;
 mod provider_sdk;
 mod support;
 mod transcript;

@@ -33,7 +33,7 @@ pub fn product_bin(name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "the interop suite runs the product binaries, but {} does not exist: build them first \
-         (`cargo build -p lattice -p lattice-httpserver -p lattice-kv` in the repository root), \
+         (`cargo build -p lattice -p lattice-httpserver -p lattice-kv -p lattice-example-messaging-provider` in the repository root), \
          or point LATTICE_BIN_DIR at the directory holding them",
         path.display()
     );

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use lattice_host::actor::check_module;
-use lattice_host::claims::{self, ModuleClaimsError, SignOptions, Token};
+use lattice_host::claims::{self, HashAlgorithm, ModuleClaimsError, SignOptions, Token};
 use nkeys::KeyPairType;
 use serde_json::json;
 
@@ -152,10 +152,12 @@ fn inspect(a: InspectArgs) -> Outcome {
     };
     let verdict = claims::verify(&wasm, now);
     let computed = claims::module_hash(&wasm).map_err(|e| Failure::bad_input(anyhow!(e)))?;
+    // Which hash algorithm matched (current, or legacy for revision < 3), whatever else failed.
+    let algorithm = claims::check_module_hash(&wasm, &token.claims).ok();
     if a.json {
-        println!("{}", inspect_json(&token, &computed, now, verdict.as_ref().err()));
+        println!("{}", inspect_json(&token, &computed, algorithm, now, verdict.as_ref().err()));
     } else {
-        print_human(&token, &computed, now, verdict.as_ref().err());
+        print_human(&token, &computed, algorithm, now, verdict.as_ref().err());
     }
     match verdict {
         Ok(_) => Ok(()),
@@ -163,7 +165,13 @@ fn inspect(a: InspectArgs) -> Outcome {
     }
 }
 
-fn inspect_json(token: &Token, computed: &str, now: u64, error: Option<&ModuleClaimsError>) -> serde_json::Value {
+fn inspect_json(
+    token: &Token,
+    computed: &str,
+    algorithm: Option<HashAlgorithm>,
+    now: u64,
+    error: Option<&ModuleClaimsError>,
+) -> serde_json::Value {
     let c = &token.claims;
     let meta = c.wascap.clone().unwrap_or_default();
     let mut out = json!({
@@ -178,6 +186,7 @@ fn inspect_json(token: &Token, computed: &str, now: u64, error: Option<&ModuleCl
         "ver": meta.ver,
         "hash": meta.hash,
         "computed_hash": computed,
+        "hash_algorithm": algorithm.map(HashAlgorithm::as_str),
         "jti": c.jti,
         "iat": c.iat,
         "exp": c.exp,
@@ -193,7 +202,13 @@ fn inspect_json(token: &Token, computed: &str, now: u64, error: Option<&ModuleCl
     out
 }
 
-fn print_human(token: &Token, computed: &str, now: u64, error: Option<&ModuleClaimsError>) {
+fn print_human(
+    token: &Token,
+    computed: &str,
+    algorithm: Option<HashAlgorithm>,
+    now: u64,
+    error: Option<&ModuleClaimsError>,
+) {
     let c = &token.claims;
     let meta = c.wascap.clone().unwrap_or_default();
     let list = |v: Option<Vec<String>>| match v {
@@ -208,8 +223,12 @@ fn print_human(token: &Token, computed: &str, now: u64, error: Option<&ModuleCla
     println!("call alias   {}", meta.call_alias.as_deref().unwrap_or("-"));
     println!("version      {}", version_text(meta.ver.as_deref(), meta.rev));
     println!("hash         {}", meta.hash);
-    if meta.hash != computed {
-        println!("module hash  {computed} (differs)");
+    match algorithm {
+        Some(HashAlgorithm::Current) => println!("hash algo    current (wascap >= 0.10.1)"),
+        Some(HashAlgorithm::Legacy) => {
+            println!("hash algo    legacy (claims revision < 3: claims section removed byte for byte)")
+        }
+        None => println!("module hash  {computed} (differs)"),
     }
     println!("expires      {}", claims::human_time(c.exp, now, "never"));
     println!("can be used  {}", claims::human_time(c.nbf, now, "immediately"));

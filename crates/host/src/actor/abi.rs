@@ -58,6 +58,9 @@ pub(crate) struct CallState {
     pub(crate) guest_error: Option<String>,
     pub(crate) host_response: Option<Vec<u8>>,
     pub(crate) host_error: Option<String>,
+    /// The WASI context, for modules that import WASI (`None` for plain wasmbus modules,
+    /// which never build one).
+    pub(crate) wasi: Option<Box<wasmtime_wasi::p1::WasiP1Ctx>>,
 }
 
 impl CallState {
@@ -73,7 +76,15 @@ impl CallState {
             guest_error: None,
             host_response: None,
             host_error: None,
+            wasi: None,
         }
+    }
+
+    /// The call's WASI context (the WASI linker's accessor). The runtime sets one before
+    /// instantiating a WASI module; should it ever be missing, an empty, locked-down one
+    /// takes its place rather than a panic.
+    pub(crate) fn wasi_ctx(&mut self) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
+        self.wasi.get_or_insert_with(|| Box::new(super::wasi::empty_context()))
     }
 }
 

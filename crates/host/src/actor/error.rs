@@ -19,7 +19,8 @@ pub enum LoadError {
     /// A required export is missing or has the wrong type.
     #[error("actor module does not fit the wasmbus ABI: {0}")]
     Abi(String),
-    /// The module imports something the host does not provide (e.g. WASI, or `wapc`).
+    /// The module imports something the host does not provide (e.g. `wapc`, or a WASI
+    /// function outside preview 1).
     #[error("failed to link actor module: {0}")]
     Link(String),
     /// The wasmtime engine could not be created with the requested configuration.
@@ -62,6 +63,13 @@ pub enum CallError {
         /// Its length.
         len: usize,
     },
+    /// A command-style WASI actor wrote a response larger than the runtime's
+    /// `max_body_bytes` to stdout.
+    #[error("WASI command actor wrote more than {max} bytes to stdout (the largest response accepted)")]
+    ResponseTooLarge {
+        /// The cap.
+        max: usize,
+    },
     /// The actor was stopped and takes no more calls.
     #[error("actor is stopped")]
     Stopped,
@@ -78,7 +86,7 @@ impl CallError {
             CallError::Abi(_) => "abi",
             CallError::Timeout(_) => "timeout",
             CallError::Instantiate(_) => "instantiate",
-            CallError::TooLarge { .. } => "too_large",
+            CallError::TooLarge { .. } | CallError::ResponseTooLarge { .. } => "too_large",
             CallError::Stopped => "stopped",
         }
     }

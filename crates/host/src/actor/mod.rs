@@ -28,15 +28,21 @@
 //! has run past the call timeout, and an outgoing `__host_call` awaits its future without
 //! blocking a thread. [`Actor::call`] needs a tokio runtime with timers enabled.
 //!
+//! ## WASI modules
+//! Modules importing `wasi_snapshot_preview1` get WASI preview 1 (module `wasi`): TinyGo
+//! style (`_start` and `__guest_call`: `_start` runs on each fresh instance before
+//! `__guest_call`) and command style (`_start` only: operation as `argv[1]`, request on
+//! stdin, response from stdout). Plain wasmbus modules link without WASI and pay nothing
+//! for it.
+//!
 //! ## What is not supported
-//! WASI imports (0.82 linked WASI preview 1; an actor importing `wasi_snapshot_preview1`
-//! is refused at load with a [`LoadError::Link`] naming the import), `_start`-only
-//! (WASI command) actors, components, and the legacy `wapc` import module.
+//! Components, WASI preview 2, and the legacy `wapc` import module.
 
 mod abi;
 mod builtin;
 mod error;
 mod host_call;
+mod wasi;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -54,6 +60,7 @@ pub use abi::{AbiViolation, ERROR, SUCCESS, WASMBUS};
 pub use builtin::{LOGGING, NUMBERGEN};
 pub use error::{CallError, LoadError};
 pub use host_call::{BoxFuture, CallTarget, HostCall, HostCalls, NoHostCalls};
+pub use wasi::{ARGV0 as WASI_ARGV0, WASI_PREVIEW1};
 
 use crate::claims::{self, SharedClaims, VerifiedClaims};
 use abi::CallState;
@@ -81,6 +88,11 @@ pub struct RuntimeConfig {
     /// instead of being returned to the OS. Larger is faster for actors that touch that
     /// much memory per call, at the cost of up to this much RSS per warm slot.
     pub memory_keep_resident: usize,
+    /// Largest response a command-style WASI actor may write to stdout (the max body
+    /// size); more fails the call with [`CallError::ResponseTooLarge`].
+    pub max_body_bytes: usize,
+    /// WASI actors: bytes of stdout/stderr kept for the host log per stream per call.
+    pub max_log_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -93,6 +105,8 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(10),
             max_wasm_stack: 512 << 10,
             memory_keep_resident: 128 << 10,
+            max_body_bytes: 16 << 20,
+            max_log_bytes: 16 << 10,
         }
     }
 }
@@ -100,14 +114,20 @@ impl Default for RuntimeConfig {
 /// A compiled, pre-linked module plus the export indices a call needs.
 struct Compiled {
     pre: InstancePre<CallState>,
-    guest_call: ModuleExport,
+    /// `None`: a command-style module (`_start` only).
+    guest_call: Option<ModuleExport>,
     start: Option<ModuleExport>,
     memory: ModuleExport,
+    /// Linked with WASI: each call builds a WASI context.
+    wasi: bool,
 }
 
 struct RuntimeInner {
     engine: Engine,
+    /// The `wasmbus` imports only: plain modules.
     linker: Linker<CallState>,
+    /// `wasmbus` plus WASI preview 1: modules that import WASI, command-style modules.
+    wasi_linker: Linker<CallState>,
     config: RuntimeConfig,
     pooling: bool,
     /// Compiled modules by module hash; entries die with the last actor using them.
@@ -166,11 +186,17 @@ impl ActorRuntime {
         } else {
             (Engine::new(&engine_config(&config, false)).map_err(|e| LoadError::Engine(e.to_string()))?, false)
         };
-        let mut linker = Linker::new(&engine);
-        abi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let (linker, wasi_linker) = linkers(&engine)?;
         spawn_epoch_ticker(&engine, config.epoch_tick)?;
         Ok(Self {
-            inner: Arc::new(RuntimeInner { engine, linker, config, pooling, cache: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                wasi_linker,
+                config,
+                pooling,
+                cache: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
@@ -226,9 +252,21 @@ impl ActorRuntime {
     fn compile(&self, wasm: &[u8]) -> Result<Compiled, LoadError> {
         let module = Module::new(&self.inner.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let exports = abi_exports(&module)?;
-        let pre = self.inner.linker.instantiate_pre(&module).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Compiled { pre, guest_call: exports.guest_call, start: exports.start, memory: exports.memory })
+        let wasi = exports.guest_call.is_none() || wasi::imports_wasi(&module);
+        let linker = if wasi { &self.inner.wasi_linker } else { &self.inner.linker };
+        let pre = linker.instantiate_pre(&module).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(Compiled { pre, guest_call: exports.guest_call, start: exports.start, memory: exports.memory, wasi })
     }
+}
+
+/// The plain `wasmbus` linker and the one with WASI preview 1 added.
+fn linkers(engine: &Engine) -> Result<(Linker<CallState>, Linker<CallState>), LoadError> {
+    let mut linker = Linker::new(engine);
+    abi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+    let mut wasi_linker = Linker::new(engine);
+    abi::add_to_linker(&mut wasi_linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+    wasi::add_to_linker(&mut wasi_linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+    Ok((linker, wasi_linker))
 }
 
 /// Check, without claims and without a runtime, that `wasm` is a valid module that fits the
@@ -237,21 +275,23 @@ impl ActorRuntime {
 pub fn check_module(wasm: &[u8]) -> Result<(), LoadError> {
     let engine = Engine::new(&wasmtime::Config::new()).map_err(|e| LoadError::Engine(e.to_string()))?;
     let module = Module::new(&engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    abi_exports(&module)?;
-    let mut linker = Linker::new(&engine);
-    abi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+    let exports = abi_exports(&module)?;
+    let (linker, wasi_linker) = linkers(&engine)?;
+    let linker = if exports.guest_call.is_none() || wasi::imports_wasi(&module) { &wasi_linker } else { &linker };
     linker.instantiate_pre(&module).map_err(|e| LoadError::Link(format!("{e:#}")))?;
     Ok(())
 }
 
 struct AbiExports {
-    guest_call: ModuleExport,
+    /// `None`: command style (`_start` only).
+    guest_call: Option<ModuleExport>,
     start: Option<ModuleExport>,
     memory: ModuleExport,
 }
 
-/// `__guest_call(i32, i32) -> i32` and `memory` are required; `_start: () -> ()` is used
-/// when present (0.82 calls it before every `__guest_call`).
+/// `memory` and at least one of `__guest_call(i32, i32) -> i32` and `_start: () -> ()`
+/// are required. Both: `_start` runs before `__guest_call` (TinyGo); `_start` only: a
+/// WASI command-style module.
 fn abi_exports(module: &Module) -> Result<AbiExports, LoadError> {
     let guest_call = check_export(module, "__guest_call", |ty| {
         matches!(ty, ExternType::Func(f)
@@ -263,17 +303,9 @@ fn abi_exports(module: &Module) -> Result<AbiExports, LoadError> {
         "_start",
         |ty| matches!(ty, ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0),
     );
-    let guest_call = match (guest_call, start.is_some()) {
-        (Some(g), _) => g,
-        (None, true) => {
-            return Err(LoadError::Abi(
-                "the module exports `_start` but no `__guest_call`: WASI command actors are not supported".into(),
-            ));
-        }
-        (None, false) => {
-            return Err(LoadError::Abi("the module exports no `__guest_call(i32, i32) -> i32` (nor `_start`)".into()));
-        }
-    };
+    if guest_call.is_none() && start.is_none() {
+        return Err(LoadError::Abi("the module exports no `__guest_call(i32, i32) -> i32` (nor `_start`)".into()));
+    }
     let memory = check_export(module, "memory", |ty| matches!(ty, ExternType::Memory(_)))
         .ok_or_else(|| LoadError::Abi("the module does not export its `memory`".into()))?;
     Ok(AbiExports { guest_call, start, memory })
@@ -437,7 +469,22 @@ impl Actor {
             .instances(1)
             .trap_on_grow_failure(false)
             .build();
-        let state = CallState::new(self.key().clone(), module.claims.clone(), self.inner.host.clone(), limits);
+        let mut state = CallState::new(self.key().clone(), module.claims.clone(), self.inner.host.clone(), limits);
+        // Plain wasmbus modules skip this entirely (the hot path builds no WASI context).
+        let (msg, wasi_io) = if compiled.wasi {
+            let (style, msg) = match compiled.guest_call {
+                Some(_) => (wasi::Style::Wasmbus, msg),
+                None => {
+                    let max_body = runtime.config.max_body_bytes;
+                    (wasi::Style::Command { operation, request: msg, max_body }, Vec::new())
+                }
+            };
+            let (ctx, io) = wasi::context(style, runtime.config.max_log_bytes);
+            state.wasi = Some(Box::new(ctx));
+            (msg, Some(io))
+        } else {
+            (msg, None)
+        };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline = Instant::now() + timeout;
@@ -446,32 +493,66 @@ impl Actor {
             Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
 
+        let result = self.invoke(&mut store, compiled, operation, msg, (op_len, msg_len), timeout).await;
+        let Some(io) = wasi_io else {
+            return result;
+        };
+        let command = compiled.guest_call.is_none();
+        io.log(self.key(), !command);
+        match result {
+            Ok(_) if command => io.response().map_err(|_| CallError::ResponseTooLarge { max: io.stdout_cap() }),
+            other => other,
+        }
+    }
+
+    /// Instantiate, run `_start` if exported, then `__guest_call` if exported (a
+    /// command-style module's response is read from its stdout by the caller).
+    async fn invoke(
+        &self,
+        store: &mut Store<CallState>,
+        compiled: &Compiled,
+        operation: &str,
+        msg: Vec<u8>,
+        (op_len, msg_len): (u32, u32),
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
         let instance = compiled
             .pre
-            .instantiate_async(&mut store)
+            .instantiate_async(&mut *store)
             .await
             .map_err(|e| CallError::Instantiate(classify(e, timeout).to_string()))?;
-        let memory = instance.get_module_export(&mut store, &compiled.memory).and_then(|e| e.into_memory());
+        let memory = instance.get_module_export(&mut *store, &compiled.memory).and_then(|e| e.into_memory());
         store.data_mut().memory = memory;
 
         if let Some(start) = &compiled.start {
             let start = instance
-                .get_module_export(&mut store, start)
+                .get_module_export(&mut *store, start)
                 .and_then(|e| e.into_func())
                 .ok_or_else(|| CallError::Instantiate("`_start` export vanished".into()))?
-                .typed::<(), ()>(&store)
+                .typed::<(), ()>(&*store)
                 .map_err(|e| CallError::Instantiate(e.to_string()))?;
-            start.call_async(&mut store, ()).await.map_err(|e| classify(e, timeout))?;
+            match start.call_async(&mut *store, ()).await {
+                Ok(()) => {}
+                // A WASI `proc_exit(0)` ends `_start` successfully (TinyGo, commands).
+                Err(e) if compiled.wasi && wasi::exit_code(&e) == Some(0) => {}
+                Err(e) => match wasi::exit_code(&e) {
+                    Some(code) if compiled.wasi => return Err(CallError::ExitCode(code)),
+                    _ => return Err(classify(e, timeout)),
+                },
+            }
         }
+        let Some(guest_call) = &compiled.guest_call else {
+            return Ok(Vec::new());
+        };
         let guest_call = instance
-            .get_module_export(&mut store, &compiled.guest_call)
+            .get_module_export(&mut *store, guest_call)
             .and_then(|e| e.into_func())
             .ok_or_else(|| CallError::Instantiate("`__guest_call` export vanished".into()))?
-            .typed::<(u32, u32), i32>(&store)
+            .typed::<(u32, u32), i32>(&*store)
             .map_err(|e| CallError::Instantiate(e.to_string()))?;
 
         store.data_mut().guest_call = Some((operation.to_owned(), msg));
-        let code = guest_call.call_async(&mut store, (op_len, msg_len)).await.map_err(|e| classify(e, timeout))?;
+        let code = guest_call.call_async(&mut *store, (op_len, msg_len)).await.map_err(|e| classify(e, timeout))?;
 
         let state = store.data_mut();
         if let Some(err) = state.guest_error.take() {

@@ -14,3 +14,4 @@ mod replicas;
 mod runtime;
 mod sidedoors;
 mod support;
+mod wasi;
