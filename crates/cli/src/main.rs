@@ -51,6 +51,8 @@ enum Command {
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
     Up(cmd::up::Args),
+    /// Serve a live web dashboard of the lattice (hosts, links, call graph, alerts).
+    Ui(cmd::ui::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::Ui(args) => cmd::ui::run(args),
     };
     exit::report(result)
 }

@@ -197,7 +197,10 @@ function renderGraph() {
   const order = (a, b) => kindOf(a).localeCompare(kindOf(b)) || label(a).localeCompare(label(b));
   columns.forEach((c) => c && c.sort(order));
 
-  const W = 190, H = 46, GX = 150, GY = 22, PAD = 20;
+  // Columns spread over the card's width (at least GX_MIN apart, for the edge labels).
+  const W = 180, H = 50, GY = 24, PAD = 16, GX_MIN = 170;
+  const avail = ($("graph").clientWidth || 900) - 2 * PAD - columns.length * W;
+  const GX = columns.length > 1 ? Math.max(GX_MIN, Math.min(320, avail / (columns.length - 1))) : 0;
   const pos = new Map();
   const rows = Math.max(...columns.map((c) => (c ? c.length : 0)));
   columns.forEach((c, ci) => (c || []).forEach((k, ri) => {
@@ -216,21 +219,22 @@ function renderGraph() {
     const d = `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`;
     const w = 1.5 + 4 * Math.log1p(e.rate) / Math.log1p(maxRate);
     const cls = e.error_rate > 0.05 ? "bad" : e.error_rate > 0 ? "warn" : "ok";
-    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2 - 8;
+    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2 - 10;
     const text = `${fmtRate(e.rate)}/s · ${fmtPct(e.error_rate)} err`;
     const text2 = `p50 ${fmtMs(e.p50_ms)} · p99 ${fmtMs(e.p99_ms)}`;
     return `<g class="gedge ${cls}"><path d="${d}" stroke-width="${w.toFixed(1)}" marker-end="url(#arrow-${cls})"/>
-      <text x="${mx}" y="${my - 6}" class="elabel">${esc(text)}</text><text x="${mx}" y="${my + 8}" class="elabel sub">${esc(text2)}</text></g>`;
+      <text x="${mx}" y="${my - 14}" class="elabel">${esc(text)}</text><text x="${mx}" y="${my}" class="elabel sub">${esc(text2)}</text></g>`;
   }).join("");
   const nodes = keys.map((k) => {
     const p = pos.get(k), kind = kindOf(k);
     const prov = [...state.providers.values()].find((x) => x.id === k);
-    const sub = kind === "provider" ? (prov ? prov.contract : "provider") : kind === "actor" ? "actor" : "external";
+    const act = [...state.actors.values()].filter((x) => x.id === k).reduce((n, a) => n + a.instances, 0);
+    const sub = kind === "provider" ? (prov ? prov.contract : "provider") : kind === "actor" ? (act ? `actor ×${act}` : "actor") : "not running here";
     return `<g class="gnode ${kind}" data-key="${esc(k)}" transform="translate(${p.x},${p.y})"><title>${esc(k)}</title>
-      <rect width="${W}" height="${H}" rx="10"/><text x="14" y="20" class="nname">${esc(label(k).slice(0, 22))}</text>
-      <text x="14" y="36" class="nsub">${esc(sub)} · ${esc(short(k))}</text></g>`;
+      <rect width="${W}" height="${H}" rx="10"/><text x="14" y="21" class="nname">${esc(label(k).slice(0, 20))}</text>
+      <text x="14" y="39" class="nsub">${esc(sub.slice(0, 26))}</text></g>`;
   }).join("");
-  const marker = (c) => `<marker id="arrow-${c}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="m-${c}"/></marker>`;
+  const marker = (c) => `<marker id="arrow-${c}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="m-${c}"/></marker>`;
   $("graph").innerHTML = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="call graph">
     <defs>${marker("ok")}${marker("warn")}${marker("bad")}</defs>${paths}${nodes}</svg>` +
     (hidden ? `<p class="muted">${hidden} quieter entities not drawn (all edges are in the table).</p>` : "");
@@ -248,10 +252,18 @@ function renderAlerts() {
 }
 
 function renderEvents() {
-  $("events").innerHTML = events.length ? events.slice().reverse().map((e) =>
+  // Heartbeats come every few seconds per host: a run of them from one host is one row.
+  const rows = [];
+  for (const e of events.slice().reverse()) {
+    const last = rows[rows.length - 1];
+    if (last && e.type.endsWith("host_heartbeat") && last.e.type === e.type && last.e.source === e.source) { last.n++; continue; }
+    rows.push({ e, n: 1 });
+  }
+  const hostName = (id) => state.hosts.get(id)?.name || short(id);
+  $("events").innerHTML = rows.length ? rows.map(({ e, n }) =>
     `<li class="event" data-type="${esc(e.type)}"><span class="time">${esc((e.time || "").slice(11, 23))}</span>
-      <span class="etype">${esc((e.type || "").replace("com.wasmcloud.lattice.", ""))}</span>
-      <span class="about" title="${esc(e.subject)}">${esc(e.about || e.subject)}</span></li>`).join("")
+      <span class="etype">${esc((e.type || "").replace("com.wasmcloud.lattice.", ""))}${n > 1 ? ` <span class="badge">×${n}</span>` : ""}</span>
+      <span class="about" title="${esc(e.subject)}\nfrom ${esc(e.source)}">${esc(e.about || e.subject)} <span class="muted">· ${esc(hostName(e.source))}</span></span></li>`).join("")
     : '<li class="empty">No events yet.</li>';
 }
 
@@ -264,3 +276,4 @@ function connect() {
 
 setInterval(updateAges, 1000);
 connect();
+addEventListener("resize", () => { dirty.add("edges"); schedule(); });

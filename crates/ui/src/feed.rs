@@ -127,6 +127,13 @@ impl Feed {
         self.clients.lock().map_or(0, |c| c.len())
     }
 
+    /// End every browser's feed (their streams finish once their queues are read).
+    pub fn close(&self) {
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.clear();
+        }
+    }
+
     /// A new browser: its queue, primed with `first` (the latest snapshot). `None` when
     /// [`MAX_CLIENTS`] are connected.
     pub fn subscribe(&self, first: Arc<str>) -> Option<mpsc::Receiver<Arc<str>>> {

@@ -54,6 +54,9 @@ pub use model::{Model, ModelConfig, View};
 
 use crate::collect::SharedModel;
 
+/// How long [`UiHandle::stop`] waits for open HTTP connections to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Settings of the dashboard.
 #[derive(Clone, Debug)]
 pub struct UiConfig {
@@ -284,10 +287,14 @@ impl UiHandle {
         }
     }
 
-    /// Stop serving and wait for every task.
+    /// Stop serving and wait for every task. Open feeds are ended; a browser that does not
+    /// read its last bytes gets [`SHUTDOWN_GRACE`] before its connection is dropped.
     pub async fn stop(mut self) {
         self.cancel.cancel();
+        self.shared.feed.close();
         while self.tasks.join_next().await.is_some() {}
-        let _ = self.server.await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.server).await.is_err() {
+            self.server.abort();
+        }
     }
 }

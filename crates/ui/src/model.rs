@@ -512,7 +512,8 @@ fn about(e: &LatticeEvent) -> String {
         LatticeEvent::HostStarted(d) => d.friendly_name.clone(),
         LatticeEvent::HostStopped(_) => String::new(),
         LatticeEvent::HostHeartbeat(inv) => {
-            format!("{} actors, {} providers", inv.actors.len(), inv.providers.len())
+            let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            format!("{}, {}", plural(inv.actors.len(), "actor"), plural(inv.providers.len(), "provider"))
         }
         LatticeEvent::ConfigSet(_) | LatticeEvent::ConfigDeleted(_) => String::new(),
     }
