@@ -91,6 +91,13 @@ function renderCounters() {
   $("lattice-name").textContent = info.lattice ? "· " + info.lattice : "";
   $("graph-window").textContent = stats.window_s ? "last " + stats.window_s + " s" : "";
   $("n-alerts").parentElement.classList.toggle("hot", (stats.alerts_total ?? 0) > 0);
+  if (document.body.dataset.feed === "live") {
+    const up = stats.nats_connected !== false;
+    $("feed-state").textContent = up ? "live" : "NATS disconnected";
+    $("feed-state").className = up ? "pill live" : "pill down";
+    const slow = stats.slow_consumer ?? 0;
+    $("feed-state").title = slow ? `NATS dropped messages ${slow} time(s): the graph undercounts` : "";
+  }
 }
 
 function labelChips(labels) {
@@ -101,6 +108,12 @@ function labelChips(labels) {
   return chips.join("");
 }
 
+// A host with hundreds of entities shows the first few; the counts say how many there are.
+const HOST_LIST_MAX = 12;
+const capList = (items) => items.length > HOST_LIST_MAX
+  ? items.slice(0, HOST_LIST_MAX).join("") + `<li class="muted">… and ${items.length - HOST_LIST_MAX} more</li>`
+  : items.join("");
+
 function renderHosts() {
   const el = $("hosts");
   if (state.hosts.size === 0) { el.innerHTML = '<p class="empty">No hosts answer on this lattice (yet).</p>'; return; }
@@ -110,10 +123,10 @@ function renderHosts() {
   const hosts = [...state.hosts.values()].sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id));
   el.innerHTML = hosts.map((h) => {
     const inv = byHost.get(h.id) || { a: [], p: [] };
-    const actors = inv.a.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((a) =>
-      `<li class="actor" data-key="${esc(a.id)}" title="${esc(a.id)}\n${esc(a.image_ref)}"><span class="dot actor"></span><b>${esc(a.name || short(a.id))}</b> <code>${esc(short(a.id))}</code><span class="badge">×${esc(a.instances)}</span></li>`).join("");
-    const providers = inv.p.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((p) =>
-      `<li class="provider" data-key="${esc(p.id)}" data-link="${esc(p.link_name)}" title="${esc(p.id)}"><span class="dot provider"></span><b>${esc(p.name || short(p.id))}</b> <code>${esc(short(p.id))}</code> <span class="contract">${esc(p.contract)}</span>${p.link_name !== "default" ? ` <span class="chip">${esc(p.link_name)}</span>` : ""}</li>`).join("");
+    const actors = capList(inv.a.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((a) =>
+      `<li class="actor" data-key="${esc(a.id)}" title="${esc(a.id)}\n${esc(a.image_ref)}"><span class="dot actor"></span><b>${esc(a.name || short(a.id))}</b> <code>${esc(short(a.id))}</code><span class="badge">×${esc(a.instances)}</span></li>`));
+    const providers = capList(inv.p.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((p) =>
+      `<li class="provider" data-key="${esc(p.id)}" data-link="${esc(p.link_name)}" title="${esc(p.id)}"><span class="dot provider"></span><b>${esc(p.name || short(p.id))}</b> <code>${esc(short(p.id))}</code> <span class="contract">${esc(p.contract)}</span>${p.link_name !== "default" ? ` <span class="chip">${esc(p.link_name)}</span>` : ""}</li>`));
     return `<article class="host ${esc(h.state)}" data-host="${esc(h.id)}" data-state="${esc(h.state)}">
       <header><span class="state-dot"></span><b>${esc(h.name || short(h.id))}</b> <code title="${esc(h.id)}">${esc(short(h.id))}</code>
         <span class="state-label">${h.state === "up" ? "" : esc(h.state)}</span>
@@ -145,8 +158,9 @@ function renderLinks() {
     return `<tr data-link-id="${esc(id)}" data-actor="${esc(l.actor)}" data-provider="${esc(l.provider)}" data-contract="${esc(l.contract)}">
       <td><span class="dot actor"></span>${esc(l.actor_name || n.get(l.actor) || short(l.actor))}</td><td class="arrow">→</td>
       <td><span class="dot provider"></span>${esc(l.provider_name || n.get(l.provider) || short(l.provider))}</td>
-      <td class="contract">${esc(l.contract)}</td><td>${esc(l.link_name)}</td><td>${values || '<span class="muted">–</span>'}</td></tr>`;
-  }).join("") : '<tr><td colspan="6" class="empty">No links.</td></tr>';
+      <td class="contract">${esc(l.contract)}${l.link_name !== "default" ? ` <span class="chip">${esc(l.link_name)}</span>` : ""}</td>
+      <td>${values || '<span class="muted">–</span>'}</td></tr>`;
+  }).join("") : '<tr><td colspan="5" class="empty">No links.</td></tr>';
 }
 
 // ---- the call graph: entities as nodes in layers (callers left, callees right) ----

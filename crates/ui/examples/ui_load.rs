@@ -142,11 +142,16 @@ async fn main() {
     let link = LinkName::new("default").unwrap();
 
     // The dashboard.
-    let (ui_nats, events) = lattice_monitor::connect(&url, None, "lattice-ui").await.unwrap();
+    let conn = lattice_rpc::NatsOptions::new(&url)
+        .name("lattice-ui")
+        .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
+        .connect()
+        .await
+        .unwrap();
     let mut config = UiConfig::new(lattice.clone());
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.issuers = vec![seed.public_key().clone()];
-    let ui = Ui::start(ui_nats, Some(events), config).await.unwrap();
+    let ui = Ui::start(conn, config).await.unwrap();
     let addr = ui.addr();
 
     // The synthetic host's heartbeat: 100 actors, 100 providers.

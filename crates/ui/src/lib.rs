@@ -44,6 +44,7 @@ use lattice_control::CtlClient;
 use lattice_monitor::monitor::DEFAULT_REPLY_PREFIX;
 use lattice_monitor::{Monitor, NatsEvents};
 use lattice_proto::{ClusterKey, LatticeName};
+use lattice_rpc::ConnWatch;
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -122,14 +123,14 @@ impl Shared {
 pub struct Ui;
 
 impl Ui {
-    /// Subscribe, bind, and start serving. `events` are the connection's events (from
-    /// [`lattice_monitor::connect`]), so a slow consumer is noticed and shown.
-    pub async fn start(
-        nats: async_nats::Client,
-        events: Option<NatsEvents>,
-        config: UiConfig,
-    ) -> Result<UiHandle, UiError> {
+    /// Subscribe, bind, and start serving, over a connection from the one connect helper
+    /// ([`lattice_rpc::NatsOptions`]; give it a large subscription capacity, e.g.
+    /// [`lattice_monitor::nats::SUBSCRIPTION_CAPACITY`]): its events tell a slow consumer,
+    /// its state whether NATS is connected, both shown on the page.
+    pub async fn start(conn: lattice_rpc::Nats, config: UiConfig) -> Result<UiHandle, UiError> {
         config.check()?;
+        let lattice_rpc::Nats { client: nats, state: conn_state, events } = conn;
+        let events: Option<NatsEvents> = Some(events);
         let lattice = config.lattice.clone();
         let subscribe = |subject: String| {
             let nats = nats.clone();
@@ -141,11 +142,13 @@ impl Ui {
         replies.push(subscribe(format!("{DEFAULT_REPLY_PREFIX}.>")).await?);
         nats.flush().await.map_err(UiError::Flush)?;
 
-        let listener =
-            tokio::net::TcpListener::bind(config.addr).await.map_err(|source| UiError::Bind { addr: config.addr, source })?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| UiError::Bind { addr: config.addr, source })?;
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr: config.addr, source })?;
 
-        let model: SharedModel = Arc::new(Mutex::new(Model::new(ModelConfig { window: config.window }, Instant::now())));
+        let model: SharedModel =
+            Arc::new(Mutex::new(Model::new(ModelConfig { window: config.window }, Instant::now())));
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
@@ -180,8 +183,8 @@ impl Ui {
             "interval_ms": config.interval.as_millis() as u64,
         });
         // The first snapshot before the first request can arrive.
-        tick(&model, &shared, &mut View::default(), &info, 0);
-        tasks.spawn(ticker(model.clone(), shared.clone(), info, config.interval, cancel.clone()));
+        tick(&model, &shared, &mut View::default(), &info, &conn_state, 0);
+        tasks.spawn(ticker(model.clone(), shared.clone(), info, conn_state, config.interval, cancel.clone()));
 
         let app = server::router(shared.clone());
         let stop = cancel.clone();
@@ -193,7 +196,7 @@ impl Ui {
 }
 
 /// Render, diff and publish one tick; `prev` becomes this tick's view.
-fn tick(model: &SharedModel, shared: &Shared, prev: &mut View, info: &serde_json::Value, seq: u64) {
+fn tick(model: &SharedModel, shared: &Shared, prev: &mut View, info: &serde_json::Value, conn: &ConnWatch, seq: u64) {
     let now = Instant::now();
     let view = match model.lock() {
         Ok(mut m) => {
@@ -209,6 +212,7 @@ fn tick(model: &SharedModel, shared: &Shared, prev: &mut View, info: &serde_json
     stats["dropped_updates"] = json!(fs.dropped.load(Ordering::Relaxed));
     stats["sent_updates"] = json!(fs.sent.load(Ordering::Relaxed));
     stats["info"] = info.clone();
+    stats["nats_connected"] = json!(conn.is_connected());
     let delta = feed::diff(prev, &view);
     let delta_msg = feed::message(seq, t, false, &delta, &stats);
     let full = feed::message(seq, t, true, &feed::snapshot(&view), &stats);
@@ -223,6 +227,7 @@ async fn ticker(
     model: SharedModel,
     shared: Arc<Shared>,
     info: serde_json::Value,
+    conn: ConnWatch,
     interval: Duration,
     cancel: CancellationToken,
 ) {
@@ -236,7 +241,7 @@ async fn ticker(
             _ = every.tick() => {}
         }
         seq += 1;
-        tick(&model, &shared, &mut prev, &info, seq);
+        tick(&model, &shared, &mut prev, &info, &conn, seq);
     }
 }
 

@@ -31,9 +31,7 @@ pub fn looks_secret(key: &str, value: &str) -> bool {
 
 /// An nkey seed: `S` + a key-type letter, 58 base32 characters.
 fn is_nkey_seed(v: &str) -> bool {
-    v.len() == 58
-        && v.starts_with('S')
-        && v.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    v.len() == 58 && v.starts_with('S') && v.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 /// A JWT: three base64url parts, the first a JSON header (`eyJ`).

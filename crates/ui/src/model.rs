@@ -506,7 +506,9 @@ fn about(e: &LatticeEvent) -> String {
         LatticeEvent::LinkdefSet(d) | LatticeEvent::LinkdefDeleted(d) => {
             format!("{} → {} ({}, {})", d.actor_id, d.provider_id, d.contract_id, d.link_name)
         }
-        LatticeEvent::HealthCheckPassed(d) | LatticeEvent::HealthCheckFailed(d) | LatticeEvent::HealthCheckStatus(d) => {
+        LatticeEvent::HealthCheckPassed(d)
+        | LatticeEvent::HealthCheckFailed(d)
+        | LatticeEvent::HealthCheckStatus(d) => {
             format!("{} ({})", d.public_key, d.link_name)
         }
         LatticeEvent::HostStarted(d) => d.friendly_name.clone(),

@@ -50,11 +50,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// Refuse a `Host` that is not an IP address or `localhost`; add the security headers.
 async fn guard(request: Request, next: Next) -> Response {
-    let host_ok = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| host_allowed(h));
+    let host_ok = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).is_some_and(host_allowed);
     if !host_ok {
         return (StatusCode::MISDIRECTED_REQUEST, "this dashboard answers to an IP address or localhost only\n")
             .into_response();

@@ -52,10 +52,14 @@ pub(crate) fn run(args: Args) -> Outcome {
     config.interval = Duration::from_millis(args.interval_ms);
     config.refresh = Duration::from_secs(args.refresh);
     runtime()?.block_on(async move {
-        let (client, events) = lattice_monitor::connect(&args.nats.nats_url, args.nats.creds.as_deref(), "lattice-ui")
+        let conn = lattice_rpc::NatsOptions::new(&args.nats.nats_url)
+            .creds_file(args.nats.creds.clone())
+            .name("lattice-ui")
+            .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
+            .connect()
             .await
-            .map_err(anyhow::Error::from)?;
-        let mut ui = Ui::start(client, Some(events), config).await.map_err(|e| match e {
+            .with_context(|| format!("connecting to NATS at {}", args.nats.nats_url))?;
+        let mut ui = Ui::start(conn, config).await.map_err(|e| match e {
             UiError::Config(_) => Failure::bad_input(e),
             other => Failure::from(anyhow::Error::from(other)),
         })?;
@@ -65,11 +69,9 @@ pub(crate) fn run(args: Args) -> Outcome {
             let line = if args.json { serde_json::json!({ "url": url }).to_string() } else { url.clone() };
             writeln!(out, "{line}").and_then(|()| out.flush()).context("writing to stdout")?;
         }
-        let alerts = if args.issuers.is_empty() { "alerts off (no --issuer)".to_owned() } else { "alerts on".to_owned() };
-        eprintln!(
-            "lattice ui: serving {url} (lattice {lattice} on {}; {alerts}); Ctrl-C stops",
-            args.nats.nats_url
-        );
+        let alerts =
+            if args.issuers.is_empty() { "alerts off (no --issuer)".to_owned() } else { "alerts on".to_owned() };
+        eprintln!("lattice ui: serving {url} (lattice {lattice} on {}; {alerts}); Ctrl-C stops", args.nats.nats_url);
         tokio::select! {
             () = interrupted() => {}
             e = ui.failed() => return Err(Failure::from(anyhow::Error::from(e))),

@@ -145,8 +145,18 @@ async fn the_dashboard_shows_the_demo_lattice_live_in_chromium() {
     // The demo host, heartbeating every second.
     let up = Proc::lattice(
         &[
-            "up", "--demo", "--nats-url", &nats.url(), "--http-port", "0", "--cluster-seed", &seed.seed(),
-            "--heartbeat-interval-ms", "1000", "--label", "team=dashboard-test",
+            "up",
+            "--demo",
+            "--nats-url",
+            &nats.url(),
+            "--http-port",
+            "0",
+            "--cluster-seed",
+            &seed.seed(),
+            "--heartbeat-interval-ms",
+            "1000",
+            "--label",
+            "team=dashboard-test",
         ],
         state.path(),
     );
@@ -160,8 +170,17 @@ async fn the_dashboard_shows_the_demo_lattice_live_in_chromium() {
     // The dashboard, trusting the demo's cluster key.
     let ui = Proc::lattice(
         &[
-            "ui", "--nats-url", &nats.url(), "--addr", "127.0.0.1:0", "--issuer", &issuer, "--interval-ms", "200",
-            "--refresh", "2",
+            "ui",
+            "--nats-url",
+            &nats.url(),
+            "--addr",
+            "127.0.0.1:0",
+            "--issuer",
+            &issuer,
+            "--interval-ms",
+            "200",
+            "--refresh",
+            "2",
         ],
         state.path(),
     );
@@ -235,15 +254,22 @@ async fn the_dashboard_shows_the_demo_lattice_live_in_chromium() {
 
     // 5. Stop the key-value provider: it leaves the page.
     let ctl = CtlClient::builder(client.clone()).lattice(lattice.clone()).build();
-    ctl.stop_provider(&HostKey::parse(&host).unwrap(), &kv, &LinkName::new("default").unwrap(), "wasmcloud:keyvalue", None)
-        .await
-        .unwrap();
+    ctl.stop_provider(
+        &HostKey::parse(&host).unwrap(),
+        &kv,
+        &LinkName::new("default").unwrap(),
+        "wasmcloud:keyvalue",
+        None,
+    )
+    .await
+    .unwrap();
     until(&browser, "the key-value provider gone", PAGE, |d| !has(&d["providers"], &kv) && has(&d["providers"], &http))
         .await;
 
     // 6. Freeze the host: no more heartbeats. Grey, then gone.
     up.signal("STOP");
-    let grey = until(&browser, "the silent host grey", PAGE, |d| host_state(d, &host).as_deref() == Some("stale")).await;
+    let grey =
+        until(&browser, "the silent host grey", PAGE, |d| host_state(d, &host).as_deref() == Some("stale")).await;
     let gone = until(&browser, "the silent host gone", PAGE, |d| host_state(d, &host).is_none()).await;
     eprintln!("silent host: grey after {} ms, gone {} ms later", grey.as_millis(), gone.as_millis());
     up.signal("CONT");

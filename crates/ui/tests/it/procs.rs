@@ -91,7 +91,9 @@ impl Proc {
             match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(l) if l.contains(needle) => return l,
                 Ok(_) => {}
-                Err(_) => panic!("no line with {needle:?} from {} in {timeout:?}; its output:\n{}", self.what, self.output()),
+                Err(_) => {
+                    panic!("no line with {needle:?} from {} in {timeout:?}; its output:\n{}", self.what, self.output())
+                }
             }
         }
     }
