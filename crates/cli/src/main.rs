@@ -53,6 +53,8 @@ enum Command {
     Up(cmd::up::Args),
     /// Serve a live web dashboard of the lattice (hosts, links, call graph, alerts).
     Ui(cmd::ui::Args),
+    /// Write a least-privilege nats-server configuration (one nkey user per role).
+    NatsConfig(cmd::nats_config::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Events(args) => cmd::events::run(args),
         Command::Up(args) => cmd::up::run(args),
         Command::Ui(args) => cmd::ui::run(args),
+        Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
     exit::report(result)
 }

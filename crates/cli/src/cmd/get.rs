@@ -55,10 +55,10 @@ impl CtlArgs {
     }
 }
 
-/// Connect to `--nats-url` with `--creds`, named `name` in the server's monitoring.
+/// Connect to `--nats-url` with `--creds` or `--nkey-seed-file`, named `name` in the server's monitoring.
 pub(crate) async fn connect(nats: &NatsArgs, name: &str) -> Result<async_nats::Client, Failure> {
     let conn = lattice_rpc::NatsOptions::new(&nats.nats_url)
-        .creds_file(nats.creds.clone())
+        .auth(nats.auth()?)
         .name(name)
         .connect()
         .await

@@ -53,7 +53,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     config.refresh = Duration::from_secs(args.refresh);
     runtime()?.block_on(async move {
         let conn = lattice_rpc::NatsOptions::new(&args.nats.nats_url)
-            .creds_file(args.nats.creds.clone())
+            .auth(args.nats.auth()?)
             .name("lattice-ui")
             .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
             .connect()
