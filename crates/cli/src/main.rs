@@ -50,7 +50,7 @@ enum Command {
     /// Show the lattice's events, live.
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
-    Up(cmd::up::Args),
+    Up(Box<cmd::up::Args>),
     /// Serve a live web dashboard of the lattice (hosts, links, call graph, alerts).
     Ui(cmd::ui::Args),
     /// Write a least-privilege nats-server configuration (one nkey user per role).
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(args),
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
-        Command::Up(args) => cmd::up::run(args),
+        Command::Up(args) => cmd::up::run(*args),
         Command::Ui(args) => cmd::ui::run(args),
         Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
