@@ -2,12 +2,15 @@
 # Run every test: the product workspace, then the interop suite against the real
 # wasmCloud 0.82-era crates (interop/, its own workspace and lock file).
 # Tests that cross the network start their own nats-server (installed here if missing);
-# the `lattice bench --http` test drives wrk, the metrics test a real Prometheus and the
-# OCI tests docker-registry (all installed here if missing).
+# the `lattice bench --http` test drives wrk, the metrics test a real Prometheus, the OCI
+# tests docker-registry, and the dashboard's browser test chromium through chromedriver
+# (all installed here if missing; chromium and its driver together, so versions match).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-nats.sh
 bash scripts/ensure-deb.sh wrk wrk
+bash scripts/ensure-deb.sh chromedriver chromium chromium-driver
+bash scripts/ensure-deb.sh chromium chromium chromium-driver
 bash scripts/ensure-deb.sh prometheus prometheus
 # OCI tests push to and pull from a real registry (CNCF distribution 2.8, Debian package).
 bash scripts/ensure-deb.sh docker-registry docker-registry

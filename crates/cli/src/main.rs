@@ -50,11 +50,13 @@ enum Command {
     /// Show the lattice's events, live.
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
-    Up(cmd::up::Args),
+    Up(Box<cmd::up::Args>),
     /// Push a signed actor module or a provider archive to an OCI registry (like `wash push`).
     Push(cmd::push::Args),
     /// Pull an actor or provider archive from an OCI registry into the cache; show its claims.
     Pull(cmd::pull::Args),
+    /// Serve a live web dashboard of the lattice (hosts, links, call graph, alerts).
+    Ui(cmd::ui::Args),
     /// Write a least-privilege nats-server configuration (one nkey user per role).
     NatsConfig(cmd::nats_config::Args),
 }
@@ -76,9 +78,10 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(args),
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
-        Command::Up(args) => cmd::up::run(args),
+        Command::Up(args) => cmd::up::run(*args),
         Command::Push(args) => cmd::push::run(args),
         Command::Pull(args) => cmd::pull::run(args),
+        Command::Ui(args) => cmd::ui::run(args),
         Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
     exit::report(result)

@@ -34,7 +34,7 @@ use futures::stream::SelectAll;
 use futures::{FutureExt, StreamExt};
 use lattice_proto::claims::ClaimsError;
 use lattice_proto::replay::{DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_SECS, ReplayWindow};
-use lattice_proto::{ClusterKey, Invocation, InvocationResponse, LatticeName, TrustedIssuers, subject};
+use lattice_proto::{ClusterKey, Invocation, LatticeName, TrustedIssuers, subject};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -467,11 +467,7 @@ impl Reader {
     }
 
     fn record_response(&self, call: &PendingCall, payload: &Bytes, latency: Option<Duration>) {
-        let error = match InvocationResponse::decode(payload) {
-            Ok(r) => r.error.is_some() || r.invocation_id != call.invocation_id,
-            // No responders (an empty status message) or garbage: the call failed.
-            Err(_) => true,
-        };
+        let error = crate::pairing::response_failed(payload, &call.invocation_id);
         match latency {
             Some(l) => self.metrics.response(&call.operation, l, error),
             None => self.metrics.response_unmeasured(&call.operation, error),

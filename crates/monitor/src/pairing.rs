@@ -202,6 +202,16 @@ impl<R> Pairing<R> {
     }
 }
 
+/// Whether the reply `payload` to the call with `invocation_id` says the call failed: an
+/// `InvocationResponse` with an error or for another id, or anything that is not one (a
+/// "no responders" status message is empty, garbage is garbage).
+pub fn response_failed(payload: &[u8], invocation_id: &str) -> bool {
+    match lattice_proto::InvocationResponse::decode(payload) {
+        Ok(r) => r.error.is_some() || r.invocation_id != invocation_id,
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,4 +24,5 @@ pub(crate) mod scale;
 pub(crate) mod spy;
 pub(crate) mod start;
 pub(crate) mod stop;
+pub(crate) mod ui;
 pub(crate) mod up;

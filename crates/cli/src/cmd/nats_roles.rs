@@ -229,6 +229,9 @@ pub(crate) fn permissions(role: Role, lattice: &LatticeName) -> Permissions {
             let data_stream = kv_stream(&data);
             let publish = vec![
                 alerts,
+                // `lattice ui`: the control *queries* only (never `cmd.*`, `linkdefs.*`, …).
+                lattice_control::subjects::ping_hosts(lattice),
+                format!("{}.get.>", lattice_control::subjects::ctl_prefix(lattice)),
                 js_api("STREAM.INFO", &data_stream),
                 js_api("STREAM.MSG.GET", &data_stream),
                 js_api("DIRECT.GET", &data_stream),
@@ -437,6 +440,11 @@ mod tests {
         assert!(!may_publish(Role::Provider, &format!("wasmbus.rpc.prod.{p}.default.shutdown")));
         assert!(may_publish(Role::Host, &format!("wasmbus.rpc.prod.{p}.default.shutdown")));
         assert!(!may_publish(Role::Monitor, "wasmbus.ctl.prod.cmd.NABC.lp"));
+        // `lattice ui` queries (read-only) but never commands.
+        assert!(may_publish(Role::Monitor, "wasmbus.ctl.prod.ping.hosts"));
+        assert!(may_publish(Role::Monitor, "wasmbus.ctl.prod.get.NABC.inv"));
+        assert!(may_publish(Role::Monitor, "wasmbus.ctl.prod.get.links"));
+        assert!(!may_publish(Role::Monitor, "wasmbus.ctl.prod.linkdefs.put"));
         assert!(may_publish(Role::Control, "wasmbus.ctl.prod.cmd.NABC.lp"));
     }
 

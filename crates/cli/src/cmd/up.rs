@@ -123,6 +123,10 @@ pub(crate) struct Args {
     /// Interval between provider health checks, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
     health_interval_ms: u64,
+    /// Interval between `host_heartbeat` events, in milliseconds (tests use a short one so
+    /// that a stopped host is noticed quickly; 0 turns heartbeats off).
+    #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
+    heartbeat_interval_ms: u64,
     /// Log line format on stderr: `human` or `json` (one object per line; providers too).
     #[arg(long, value_name = "FORMAT", env = "LATTICE_LOG_FORMAT", default_value = "human")]
     log_format: String,
@@ -240,10 +244,39 @@ async fn reachable(url: &str) -> bool {
     false
 }
 
-/// Start a nats-server with JetStream for the demo (it lives as long as the returned value).
-async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
-    tokio::task::spawn_blocking(|| {
-        std::panic::catch_unwind(lattice_test_support::NatsServer::start).map_err(|panic| {
+/// The port of a `nats://` URL on this machine (`127.0.0.1`, `localhost`), where the demo
+/// may start its own server: `nats://127.0.0.1:4222` (the default URL) gives 4222.
+fn local_port(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("nats://")?;
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
+    matches!(host, "127.0.0.1" | "localhost").then(|| port.parse().ok()).flatten()
+}
+
+/// Start the demo's nats-server on `port` if it is free (so every verb finds it at the URL
+/// it was given, by default `nats://127.0.0.1:4222`), else on a free port. Returns the
+/// server and whether it got the port asked for.
+async fn start_demo_nats(port: Option<u16>) -> Result<(lattice_test_support::NatsServer, bool), Failure> {
+    if let Some(port) = port {
+        // A probe, not a reservation: if someone takes the port meanwhile, nats-server fails
+        // to listen and the free-port fallback below runs.
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free && let Ok(server) = start_nats(Some(port)).await {
+            return Ok((server, true));
+        }
+    }
+    Ok((start_nats(None).await?, false))
+}
+
+/// Start a nats-server with JetStream for the demo (it lives as long as the returned value),
+/// on `port` or a free one.
+async fn start_nats(port: Option<u16>) -> Result<lattice_test_support::NatsServer, Failure> {
+    tokio::task::spawn_blocking(move || {
+        let start = move || match port {
+            // Later flags win: this `-p` replaces the helper's free-port `-p -1`.
+            Some(p) => lattice_test_support::NatsServer::builder().arg("-p").arg(p.to_string()).start(),
+            None => lattice_test_support::NatsServer::start(),
+        };
+        std::panic::catch_unwind(start).map_err(|panic| {
             let text = panic
                 .downcast_ref::<String>()
                 .cloned()
@@ -328,10 +361,17 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     // NATS: for the demo, start a server when none answers at the URL.
     let mut nats_url = args.nats_url.clone();
     let mut server = None;
+    // The demo's own server is on another port than asked: say how to reach it.
+    let mut moved = false;
     let explicit = args.rpc_url.is_some() || args.ctl_url.is_some();
     if args.demo && !explicit && !reachable(&nats_url).await {
         progress(format!("no NATS server at {nats_url}: starting one (with JetStream)"));
-        let started = start_nats().await?;
+        let wanted = local_port(&nats_url);
+        let (started, on_wanted) = start_demo_nats(wanted).await?;
+        if let (Some(port), false) = (wanted, on_wanted) {
+            progress(format!("port {port} is busy (not a NATS server): using {} instead", started.url()));
+            moved = true;
+        }
         nats_url = started.url();
         progress(format!("nats-server listening on {nats_url}"));
         server = Some(started);
@@ -361,6 +401,7 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
             Duration::from_millis(args.health_first_ms),
             Duration::from_millis(args.health_interval_ms.max(1)),
         )
+        .heartbeat_interval(Duration::from_millis(args.heartbeat_interval_ms))
         .observability(observability);
     if let Some(seed) = cluster_seed {
         builder = builder.cluster_seed(seed);
@@ -441,6 +482,12 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     progress(format!("host {} ready", host.key()));
     if args.demo {
         progress(format!("try: curl http://127.0.0.1:{}/   (Ctrl-C stops everything)", args.http_port));
+        let flag = if moved { format!(" --nats-url {rpc_url}") } else { String::new() };
+        progress(format!("next, in another terminal:   lattice get hosts{flag}"));
+        progress(format!("                             lattice ui{flag} --issuer {}", host.cluster_key()));
+        if moved {
+            progress(format!("(or export LATTICE_NATS_URL={rpc_url} once, and drop --nats-url)"));
+        }
     }
 
     wait_for_stop(&host, &mut signals).await;
@@ -625,4 +672,19 @@ async fn apply(host: &Host, manifest: &Manifest) -> Outcome {
         host.put_link(ld).await.map_err(refused)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_port;
+
+    #[test]
+    fn the_demo_serves_nats_itself_only_on_local_urls_with_a_port() {
+        assert_eq!(local_port("nats://127.0.0.1:4222"), Some(4222));
+        assert_eq!(local_port("nats://localhost:4333/"), Some(4333));
+        assert_eq!(local_port("nats://10.0.0.5:4222"), None);
+        assert_eq!(local_port("nats://127.0.0.1"), None);
+        assert_eq!(local_port("tls://127.0.0.1:4222"), None);
+        assert_eq!(local_port("nats://127.0.0.1:notaport"), None);
+    }
 }

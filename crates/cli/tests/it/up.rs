@@ -450,3 +450,36 @@ fn no_acknowledged_increment_is_lost_across_a_broker_restart_and_a_node_kill() {
     assert_nothing_lost(&addr, &acked);
     up.stop();
 }
+
+/// The newcomer's path when the default port is taken (issue 20, item 5): `lattice up --demo`
+/// asked for a NATS URL whose port something else holds (here a listener this test owns, not
+/// 4222: tests run in parallel) starts its server on another port and prints the exact next
+/// commands with `--nats-url`; the printed `lattice get hosts` works as printed.
+#[test]
+fn demo_on_a_busy_port_starts_nats_elsewhere_and_prints_the_next_commands() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let state = tempfile::tempdir().unwrap();
+    let asked = format!("nats://127.0.0.1:{busy}");
+    let mut up = Up::spawn(&["--demo", "--nats-url", &asked, "--http-port", "0"], state.path());
+    let moved = up.wait_for("is busy");
+    assert!(moved.contains(&format!("port {busy} is busy")), "{moved}");
+    let listening = up.wait_for("nats-server listening on ");
+    let url = listening.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("nats://127.0.0.1:") && url != asked, "{listening}");
+    up.wait_ready();
+    let next = up.wait_for("next, in another terminal:");
+    let command = next.split("terminal:").nth(1).unwrap().trim().to_owned();
+    assert_eq!(command, format!("lattice get hosts --nats-url {url}"));
+    let ui_line = up.wait_for("lattice ui --nats-url");
+    assert!(ui_line.contains(&format!("lattice ui --nats-url {url} --issuer C")), "{ui_line}");
+    // Run the printed command as printed (minus the program name).
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let out = super::lattice(&args, b"");
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    let host = up.wait_for("lattice: host N");
+    let host = host.split_whitespace().nth(2).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(host), "{}", String::from_utf8_lossy(&out.stdout));
+    up.stop();
+    drop(held);
+}
