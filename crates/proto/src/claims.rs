@@ -5,13 +5,15 @@
 //! `{exp?, jti, iat, iss, sub, nbf?, wascap: {target_url, origin_url, hash},
 //! wascap_revision: 3}`, a raw Ed25519 signature by the cluster key.
 //!
-//! Verification ([`TrustedIssuers::verify`]) is split into phases so that an I/O layer
-//! can batch the expensive one: [`TrustedIssuers::precheck`] (parse, issuer trusted —
+//! The phases below are the primitives of [`crate::verify`], the one place that calls
+//! them (clippy's `disallowed-methods` forbids calling them anywhere else). They are
+//! split so that the expensive one can be batched: [`TrustedIssuers::precheck`] (parse, issuer trusted —
 //! cheap, rejects unknown issuers without any crypto), [`SignedToken::verify_signature`]
-//! or [`verify_batch`] (Ed25519), then [`check_envelope`] and [`check_hash`] (time, URLs,
+//! or [`verify_batch`] (Ed25519), then [`check_envelope`] and [`check_hash_with`] (time, URLs,
 //! host id, id binding, body hash). Each failure is its own [`ClaimsError`] variant.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use data_encoding::BASE64URL_NOPAD;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -21,6 +23,7 @@ use thiserror::Error;
 use crate::hash::{CallDigest, invocation_hash};
 use crate::invocation::{Invocation, SignContext};
 use crate::keys::{ClusterKey, ClusterSeed, HostKey};
+use crate::verify::{Rejection, RejectionKind};
 
 /// The base64url of `{"typ":"jwt","alg":"Ed25519"}`: the header of every wascap JWT.
 pub const HEADER_B64: &str = "eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0";
@@ -124,19 +127,24 @@ pub enum ClaimsError {
 impl ClaimsError {
     /// A short machine-readable name for the failure (the monitor's alert `kind`).
     pub fn kind(&self) -> &'static str {
+        self.rejection_kind().as_str()
+    }
+
+    /// The failure kind, typed.
+    pub fn rejection_kind(&self) -> RejectionKind {
         match self {
-            ClaimsError::Malformed(_) | ClaimsError::MissingWascap => "malformed",
-            ClaimsError::UnknownIssuer { .. } => "unknown_issuer",
-            ClaimsError::BadSignature { .. } => "bad_signature",
-            ClaimsError::Expired { .. } => "expired",
-            ClaimsError::NotYetValid { .. } => "not_yet_valid",
-            ClaimsError::Stale { .. } => "stale",
-            ClaimsError::TargetMismatch { .. } => "target_mismatch",
-            ClaimsError::OriginMismatch { .. } => "origin_mismatch",
-            ClaimsError::HashMismatch { .. } => "hash_mismatch",
-            ClaimsError::BadHostId { .. } => "bad_host_id",
-            ClaimsError::IdMismatch { .. } => "id_mismatch",
-            ClaimsError::Replayed { .. } => "replayed",
+            ClaimsError::Malformed(_) | ClaimsError::MissingWascap => RejectionKind::Malformed,
+            ClaimsError::UnknownIssuer { .. } => RejectionKind::UnknownIssuer,
+            ClaimsError::BadSignature { .. } => RejectionKind::BadSignature,
+            ClaimsError::Expired { .. } => RejectionKind::Expired,
+            ClaimsError::NotYetValid { .. } => RejectionKind::NotYetValid,
+            ClaimsError::Stale { .. } => RejectionKind::Stale,
+            ClaimsError::TargetMismatch { .. } => RejectionKind::TargetMismatch,
+            ClaimsError::OriginMismatch { .. } => RejectionKind::OriginMismatch,
+            ClaimsError::HashMismatch { .. } => RejectionKind::HashMismatch,
+            ClaimsError::BadHostId { .. } => RejectionKind::BadHostId,
+            ClaimsError::IdMismatch { .. } => RejectionKind::IdMismatch,
+            ClaimsError::Replayed { .. } => RejectionKind::Replayed,
         }
     }
 }
@@ -336,7 +344,7 @@ impl SignedToken<'_> {
 pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
     match tokens {
         [] => true,
-        [one] => one.verify_signature().is_ok(),
+        [one] => one.key.verify(one.signed_input, &one.signature).is_ok(),
         many => {
             let items: Vec<crate::batch::Item<'_>> = many
                 .iter()
@@ -352,7 +360,8 @@ pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
 /// The Ed25519 keys are decoded once, here, not per call.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedIssuers {
-    keys: HashMap<String, VerifyingKey>,
+    // Shared: every server and verifier of a process holds the same set, cloned cheaply.
+    keys: Arc<HashMap<String, VerifyingKey>>,
 }
 
 impl TrustedIssuers {
@@ -367,7 +376,7 @@ impl TrustedIssuers {
                 keys.insert(k.as_str().to_owned(), vk);
             }
         }
-        Self { keys }
+        Self { keys: Arc::new(keys) }
     }
 
     /// Whether `issuer` is trusted.
@@ -409,16 +418,16 @@ impl TrustedIssuers {
         Ok(SignedToken { signed_input, signature: Signature::from_bytes(&sig), key, claims })
     }
 
-    /// Verify an invocation's claims as a receiver does (everything but replay):
-    /// shape, trusted issuer, signature, time, target and origin URLs, body hash,
-    /// host id, and that the id is the claims' subject.
+    /// Verify an invocation's claims as a receiver does (everything but replay and the
+    /// addressee): shape, trusted issuer, signature, time, target and origin URLs, body
+    /// hash, host id, and that the id is the claims' subject. The sequence is
+    /// [`crate::verify`]'s; this is its offline entry point over the inline `msg`.
     pub fn verify(&self, inv: &Invocation, opts: &VerifyOptions) -> Result<InvocationClaims, ClaimsError> {
-        let token = self.precheck(&inv.encoded_claims)?;
-        token.verify_signature()?;
-        let claims = token.into_claims();
-        let urls = check_envelope(&claims, inv, opts)?;
-        check_hash_with(&claims, &urls, &inv.operation, &inv.msg)?;
-        Ok(claims)
+        match crate::verify::verify_inline(self, inv, opts) {
+            Ok(claims) => Ok(claims),
+            Err(Rejection::Claims(e)) => Err(e),
+            Err(other) => Err(ClaimsError::Malformed(other.to_string())),
+        }
     }
 }
 
@@ -473,13 +482,7 @@ pub fn check_envelope(
 }
 
 /// Phase 3b: the hash over the full body (after de-chunking), always checked — also
-/// for an empty body (PROTOCOL.md §11.1).
-pub fn check_hash(claims: &InvocationClaims, inv: &Invocation, body: &[u8]) -> Result<(), ClaimsError> {
-    let urls = CallUrls { origin_url: inv.origin.url(), target_url: inv.target.target_url(&inv.operation) };
-    check_hash_with(claims, &urls, &inv.operation, body)
-}
-
-/// [`check_hash`] with URLs already computed by [`check_envelope`].
+/// for an empty body (PROTOCOL.md §11.1), with the URLs [`check_envelope`] computed.
 pub fn check_hash_with(
     claims: &InvocationClaims,
     urls: &CallUrls,

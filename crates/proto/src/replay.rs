@@ -119,6 +119,18 @@ impl ReplayWindow {
         Ok(())
     }
 
+    /// Read-only: refuse `id` (issued at `iat`) as stale or already seen at `now`,
+    /// remembering nothing (the check before an object-store fetch, PROTOCOL.md §11.11).
+    /// It can refuse as replayed an id whose memory lapsed but was not yet swept only
+    /// when the same id was signed again with another `iat`, which takes the cluster seed.
+    pub fn check(&self, id: &str, iat: u64, now: u64) -> Result<(), ClaimsError> {
+        self.check_age(iat, now)?;
+        if self.seen.contains(&self.digest(id)) {
+            return Err(ClaimsError::Replayed { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
     /// Accept `id` (issued at `iat`) at time `now` and remember it, or refuse it as
     /// stale or replayed. Call only for invocations whose claims verified.
     pub fn check_and_record(&mut self, id: &str, iat: u64, now: u64) -> Result<(), ClaimsError> {

@@ -40,6 +40,7 @@ pub use client::{CallOptions, DEFAULT_TIMEOUT, RpcClient, RpcClientBuilder};
 pub use deadline::DEADLINE_HEADER;
 pub use error::{REJECTED_PREFIX, RpcError};
 pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};
+pub use lattice_proto::verify::RejectionKind;
 pub use metrics::{OperationStats, ServerMetrics, ServerStats};
 pub use micro::{MicroConfig, MicroService};
 pub use server::{RpcServer, RpcServerBuilder, ServerHandle};
