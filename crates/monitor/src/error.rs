@@ -10,22 +10,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum MonitorError {
     /// Connecting to NATS failed (address, credentials, server down).
-    #[error("connecting to NATS at {url}: {source}")]
+    #[error("connecting to NATS at {url}")]
     Connect {
         /// The URL we tried.
         url: String,
-        /// The client's error.
+        /// The connect helper's error.
         #[source]
-        source: async_nats::ConnectError,
-    },
-    /// The credentials file could not be read.
-    #[error("reading NATS credentials {path}: {source}")]
-    Credentials {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        source: lattice_rpc::RpcError,
     },
     /// Subscribing to a subject failed.
     #[error("subscribing to {subject}: {source}")]

@@ -3,16 +3,17 @@
 //! A watcher must see every message. async-nats hands each subscription's messages to a
 //! bounded buffer and, when that buffer is full, **drops** the message and raises
 //! `Event::SlowConsumer`; the server, for its part, cuts off a client that does not read
-//! fast enough. Neither is visible unless the connection was made with an event callback.
-//! [`instrument`] sets a large subscription buffer ([`SUBSCRIPTION_CAPACITY`]) and routes
-//! the connection's events into [`NatsEvents`], which the monitor turns into metrics and
-//! loud reports; [`connect`] does both for a URL and optional credentials.
+//! fast enough. Neither is visible without the connection's events. [`connect`] opens the
+//! connection through the one connect helper ([`lattice_rpc::NatsOptions`]) with a large
+//! subscription buffer ([`SUBSCRIPTION_CAPACITY`]) and hands back its [`NatsEvents`], which
+//! the monitor turns into metrics and loud reports.
 
 use std::path::Path;
 use std::time::SystemTime;
 
-use async_nats::{ConnectOptions, Event};
-use tokio::sync::mpsc;
+use async_nats::Event;
+pub use lattice_rpc::NatsEvents;
+use lattice_rpc::NatsOptions;
 
 use crate::error::MonitorError;
 
@@ -20,54 +21,21 @@ use crate::error::MonitorError;
 /// default is 65 536): about six seconds of a heavy benchmark's traffic.
 pub const SUBSCRIPTION_CAPACITY: usize = 1 << 18;
 
-/// The connection events of a watcher's NATS client (slow consumer, disconnects, …).
-#[derive(Debug)]
-pub struct NatsEvents {
-    rx: mpsc::Receiver<Event>,
-}
-
-impl NatsEvents {
-    /// The next event, or `None` when the connection is gone.
-    pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
-    }
-
-    /// An event that is already waiting, if any.
-    pub fn try_recv(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// Give `options` a large subscription buffer and an event callback feeding the returned
-/// [`NatsEvents`]. Events beyond its buffer are dropped (a flood of slow-consumer events
-/// says the same thing as its first thousand).
-pub fn instrument(options: ConnectOptions) -> (ConnectOptions, NatsEvents) {
-    let (tx, rx) = mpsc::channel(1024);
-    let options = options.subscription_capacity(SUBSCRIPTION_CAPACITY).event_callback(move |event| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.try_send(event);
-        }
-    });
-    (options, NatsEvents { rx })
-}
-
-/// Connect to `url` (with a credentials file, if given) for watching, with the events of
-/// [`instrument`]. `name` is the client name the server shows (`lattice-monitor`, …).
+/// Connect to `url` (one URL or a comma-separated list; with a credentials file, if given)
+/// for watching. `name` is the client name the server shows (`lattice-monitor`, …).
 pub async fn connect(
     url: &str,
     creds: Option<&Path>,
     name: &str,
 ) -> Result<(async_nats::Client, NatsEvents), MonitorError> {
-    let options = match creds {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|source| MonitorError::Credentials { path: path.display().to_string(), source })?,
-        None => ConnectOptions::new(),
-    };
-    let (options, events) = instrument(options.name(name));
-    let client = options.connect(url).await.map_err(|source| MonitorError::Connect { url: url.to_owned(), source })?;
-    Ok((client, events))
+    let nats = NatsOptions::new(url)
+        .creds_file(creds.map(Path::to_path_buf))
+        .name(name)
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        .connect()
+        .await
+        .map_err(|source| MonitorError::Connect { url: url.to_owned(), source })?;
+    Ok((nats.client, nats.events))
 }
 
 /// A source of wall-clock time (seconds for claims, instants for alert timestamps); tests

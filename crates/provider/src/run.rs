@@ -24,7 +24,9 @@ use futures::StreamExt;
 use lattice_proto::shutdown::{SHUTDOWN_REPLY, ShutdownRequest};
 use lattice_proto::{LinkDefinition, TrustedIssuers, subject};
 use lattice_rpc::server::DEFAULT_MAX_IN_FLIGHT;
-use lattice_rpc::{Handler, HandlerError, REJECTED_PREFIX, Request, RpcClient, RpcServer, Served};
+use lattice_rpc::{
+    Handler, HandlerError, NatsAuth, NatsOptions, REJECTED_PREFIX, Request, RpcClient, RpcServer, Served,
+};
 use tokio_util::task::TaskTracker;
 
 use crate::context::ProviderContext;
@@ -117,38 +119,24 @@ async fn termination() {
     }
 }
 
-/// Open the RPC connection described by HostData.
+/// Open the RPC connection described by HostData (through the one connect helper).
 async fn connect(host_data: &LoadedHostData) -> Result<async_nats::Client, ProviderError> {
     let raw = host_data.raw();
     let url = host_data.nats_url().to_owned();
     let name = format!("lattice-provider {} {}", host_data.valid().provider_key, host_data.valid().link_name);
-    let mut options = async_nats::ConnectOptions::new().name(name);
-    let jwt = raw.lattice_rpc_user_jwt.trim();
-    let seed = raw.lattice_rpc_user_seed.trim();
-    match (jwt.is_empty(), seed.is_empty()) {
-        (true, true) => {}
-        (true, false) => options = options.nkey(seed.to_owned()),
-        (false, false) => {
-            let pair = nkeys::KeyPair::from_seed(seed).map_err(|e| {
-                ProviderError::HostData(lattice_proto::DecodeError::Invalid {
-                    what: "lattice_rpc_user_seed",
-                    reason: e.to_string(),
-                })
-            })?;
-            let pair = Arc::new(pair);
-            options = options.jwt(jwt.to_owned(), move |nonce| {
-                let pair = pair.clone();
-                async move { pair.sign(&nonce).map_err(async_nats::AuthError::new) }
-            });
-        }
-        (false, true) => {
-            return Err(ProviderError::HostData(lattice_proto::DecodeError::Invalid {
-                what: "lattice_rpc_user_jwt",
-                reason: "a user JWT needs lattice_rpc_user_seed to sign the server's nonce".into(),
-            }));
-        }
-    }
-    options.connect(url.as_str()).await.map_err(|e| ProviderError::Connect { url, source: e.into() })
+    let auth = NatsAuth::from_jwt_and_seed(&raw.lattice_rpc_user_jwt, &raw.lattice_rpc_user_seed).map_err(|e| {
+        ProviderError::HostData(lattice_proto::DecodeError::Invalid {
+            what: "lattice_rpc_user_jwt",
+            reason: e.to_string(),
+        })
+    })?;
+    let nats = NatsOptions::new(&url)
+        .auth(auth)
+        .name(name)
+        .connect()
+        .await
+        .map_err(|e| ProviderError::Connect { url, source: e.into() })?;
+    Ok(nats.client)
 }
 
 /// Serve `provider` with `host_data` until `shutdown` completes or the host sends

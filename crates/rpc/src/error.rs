@@ -77,6 +77,31 @@ pub enum RpcError {
         #[source]
         source: BoxError,
     },
+    /// A NATS server URL could not be parsed.
+    #[error("bad NATS server URL '{url}': {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// NATS credentials could not be read or are malformed.
+    #[error("bad NATS credentials ({what}): {reason}")]
+    Credentials {
+        /// Which credentials (`credentials file …`, `nkey seed`, `user JWT`).
+        what: String,
+        /// What is wrong with them (never the secret itself).
+        reason: String,
+    },
+    /// No NATS server could be reached.
+    #[error("cannot connect to NATS at {url}")]
+    Connect {
+        /// The server list tried.
+        url: String,
+        /// The async-nats error.
+        #[source]
+        source: BoxError,
+    },
     /// The JetStream object store (large bodies, PROTOCOL.md §8) failed.
     #[error("object store {op} of '{object}' failed: {source}")]
     ObjectStore {

@@ -11,6 +11,8 @@
 //!   time, URLs, body hash, host id, id binding, that the call is addressed to this
 //!   entity, and the replay window. Only then does the [`Handler`] run.
 //! - Large bodies go through the JetStream object store (`chunk.rs`, PROTOCOL.md §8), both directions.
+//! - [`connect`] is the one way to open a NATS connection: server lists, credentials,
+//!   fast never-ending reconnects and a live connection state.
 //! - [`barrier::round_trip`] waits until the NATS server has processed a connection's
 //!   subscriptions (async-nats' `flush` does not); servers use it before `start` returns.
 //! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
@@ -27,6 +29,7 @@
 pub mod barrier;
 mod chunk;
 pub mod client;
+pub mod connect;
 pub mod deadline;
 pub mod error;
 pub mod handler;
@@ -37,6 +40,7 @@ pub mod server;
 pub mod verify;
 
 pub use client::{CallOptions, DEFAULT_TIMEOUT, RpcClient, RpcClientBuilder};
+pub use connect::{ConnState, ConnWatch, Nats, NatsAuth, NatsEvents, NatsOptions};
 pub use deadline::DEADLINE_HEADER;
 pub use error::{REJECTED_PREFIX, RpcError};
 pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};

@@ -177,11 +177,12 @@ impl<'a> Setup<'a> {
 
     /// A new connection to the server (with `--creds`).
     pub(crate) async fn connect(&self) -> anyhow::Result<async_nats::Client> {
-        let mut options = async_nats::ConnectOptions::new();
-        if let Some(creds) = &self.args.creds {
-            options = options.credentials_file(creds).await.with_context(|| format!("reading {}", creds.display()))?;
-        }
-        options.connect(self.url.as_str()).await.with_context(|| format!("connecting to {}", self.url))
+        let nats = lattice_rpc::NatsOptions::new(self.url.as_str())
+            .creds_file(self.args.creds.clone())
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", self.url))?;
+        Ok(nats.client)
     }
 }
 

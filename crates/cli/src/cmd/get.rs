@@ -57,18 +57,13 @@ impl CtlArgs {
 
 /// Connect to `--nats-url` with `--creds`, named `name` in the server's monitoring.
 pub(crate) async fn connect(nats: &NatsArgs, name: &str) -> Result<async_nats::Client, Failure> {
-    let options = match &nats.creds {
-        Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
-            .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
-        None => async_nats::ConnectOptions::new(),
-    };
-    let client = options
+    let conn = lattice_rpc::NatsOptions::new(&nats.nats_url)
+        .creds_file(nats.creds.clone())
         .name(name)
-        .connect(nats.nats_url.as_str())
+        .connect()
         .await
         .with_context(|| format!("connecting to NATS at {}", nats.nats_url))?;
-    Ok(client)
+    Ok(conn.client)
 }
 
 /// The exit code of a control-plane failure: a host's refusal or nobody answering is a

@@ -143,13 +143,13 @@ async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
 }
 
 async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
-    let options = match creds {
-        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
-            .await
-            .with_context(|| format!("reading NATS credentials {}", path.display()))?,
-        None => async_nats::ConnectOptions::new(),
-    };
-    Ok(options.name(name).connect(url).await.with_context(|| format!("connecting to NATS at {url}"))?)
+    let nats = lattice_rpc::NatsOptions::new(url)
+        .creds_file(creds.map(Path::to_path_buf))
+        .name(name)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    Ok(nats.client)
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {

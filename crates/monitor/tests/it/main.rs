@@ -16,8 +16,8 @@ use lattice_test_support::NatsServer;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_is_reported_and_counted() {
     let server = NatsServer::start();
-    let (options, events) = nats::instrument(async_nats::ConnectOptions::new());
-    let client = options.subscription_capacity(8).connect(server.url()).await.unwrap();
+    let lattice_rpc::Nats { client, events, .. } =
+        lattice_rpc::NatsOptions::new(&server.url()).subscription_capacity(8).connect().await.unwrap();
     let seed = ClusterSeed::generate();
     let mut monitor = Monitor::builder(client, LatticeName::default(), std::slice::from_ref(seed.public_key()))
         .nats_events(events)

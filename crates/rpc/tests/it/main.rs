@@ -4,6 +4,7 @@
 #![allow(missing_docs, unreachable_pub, reason = "test crate")]
 
 mod chunking;
+mod connect;
 mod failures;
 mod forgery;
 mod micro;
