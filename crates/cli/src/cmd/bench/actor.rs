@@ -51,7 +51,7 @@ use super::bench::{self, RunStats};
 use crate::exit::{Failure, Outcome};
 
 /// The echo actor, built into the binary so the bench runs from anywhere.
-const ECHO_WAT: &str = include_str!("../../../../actors/echo.wat");
+const ECHO_WAT: &str = include_str!("../../../../../actors/echo.wat");
 
 /// The operation the HTTP server provider invokes.
 const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
