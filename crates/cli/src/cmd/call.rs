@@ -31,8 +31,9 @@ use lattice_proto::{ActorKey, ClusterSeed, HostKey, LinkName, ProviderKey, WasmC
 use lattice_rpc::{RpcClient, RpcError};
 use nkeys::KeyPair;
 
-use crate::cmd::get::{Out, connect, note};
-use crate::cmd::monitor::{NatsArgs, runtime};
+use crate::common::nats::{NatsArgs, connect};
+use crate::common::output::{Out, note};
+use crate::common::runtime::runtime;
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice call`.

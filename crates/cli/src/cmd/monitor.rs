@@ -12,71 +12,15 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use lattice_monitor::{Monitor, MonitorHandle, Report};
-use lattice_proto::{ClusterKey, LatticeName};
+use lattice_proto::LatticeName;
 
+use crate::common::nats::NatsArgs;
+use crate::common::parse::parse_issuers;
+use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
-
-/// The NATS flags every verb that talks to NATS takes (CONVENTIONS.md).
-#[derive(clap::Args, Debug)]
-pub(crate) struct NatsArgs {
-    /// The NATS server.
-    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222", env = "LATTICE_NATS_URL")]
-    pub(crate) nats_url: String,
-    /// The lattice.
-    #[arg(long, value_name = "NAME", default_value = "default", env = "LATTICE_NAME")]
-    pub(crate) lattice: String,
-    /// NATS credentials file.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) creds: Option<PathBuf>,
-}
-
-impl NatsArgs {
-    /// The validated lattice name (exit 2 when invalid).
-    pub(crate) fn lattice(&self) -> Result<LatticeName, Failure> {
-        LatticeName::new(self.lattice.clone()).map_err(|e| Failure::bad_input(anyhow::anyhow!("--lattice: {e}")))
-    }
-}
-
-/// Parse `--issuer` values (exit 2 when one is not a cluster public key).
-pub(crate) fn parse_issuers(values: &[String]) -> Result<Vec<ClusterKey>, Failure> {
-    values
-        .iter()
-        .map(|k| ClusterKey::parse(k.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::bad_input(anyhow::anyhow!("--issuer: {e}")))
-}
-
-/// A multi-threaded runtime for a NATS verb.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?)
-}
-
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-pub(crate) async fn interrupted() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
 
 /// Arguments of `lattice monitor`.
 #[derive(clap::Args, Debug)]

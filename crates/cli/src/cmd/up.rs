@@ -18,6 +18,9 @@ use lattice_host::{Credentials, Host, HostBuilder, NativeClaims, ProviderSpec};
 use lattice_proto::{ClusterKey, LatticeName, LinkDefinition, LinkName};
 use nkeys::{KeyPair, KeyPairType};
 
+use crate::common::exe::find_executable;
+use crate::common::nats::connect_url;
+use crate::common::nats_server::NatsServer;
 use crate::exit::{Failure, Outcome};
 
 /// The demo manifest and the actor it signs at start, built into the binary so that
@@ -123,33 +126,14 @@ async fn reachable(url: &str) -> bool {
     }
 }
 
-/// Start a nats-server with JetStream for the demo (it lives as long as the returned value).
-async fn start_nats() -> Result<lattice_test_support::NatsServer, Failure> {
-    tokio::task::spawn_blocking(|| {
-        std::panic::catch_unwind(lattice_test_support::NatsServer::start).map_err(|panic| {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            anyhow!(
-                "no NATS server is reachable and none could be started: {text} (scripts/ensure-nats.sh installs one)"
-            )
-        })
-    })
-    .await
-    .context("starting nats-server")?
-    .map_err(Failure::from)
-}
-
-async fn connect(url: &str, creds: Option<&Path>, name: String) -> Result<async_nats::Client, Failure> {
-    let nats = lattice_rpc::NatsOptions::new(url)
-        .creds_file(creds.map(Path::to_path_buf))
-        .name(name)
-        .connect()
+/// Start a nats-server with JetStream for the demo (it lives as long as the returned
+/// value; port 0: one it picks, its store a temp dir).
+async fn start_nats() -> Result<NatsServer, Failure> {
+    tokio::task::spawn_blocking(|| NatsServer::start_ephemeral(0))
         .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
-    Ok(nats.client)
+        .context("starting nats-server")?
+        .context("no NATS server is reachable and none could be started (scripts/ensure-nats.sh installs one)")
+        .map_err(Failure::from)
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
@@ -193,8 +177,8 @@ async fn up(args: Args) -> Outcome {
     let ctl_url = args.ctl_url.clone().unwrap_or_else(|| nats_url.clone());
     let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
     let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
-    let rpc = connect(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
-    let ctl = connect(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
+    let rpc = connect_url(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect_url(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
 
     let mut builder = HostBuilder::new()
         .lattice(lattice)
@@ -334,25 +318,6 @@ fn load_manifest(args: &Args) -> Result<Option<Manifest>, Failure> {
     };
     manifest.substitute(&BTreeMap::from([("HTTP_PORT".to_owned(), args.http_port.to_string())]));
     Ok(Some(manifest))
-}
-
-/// Find a provider executable named without a directory: next to this executable, then on
-/// `PATH`.
-pub(crate) fn find_executable(name: &str) -> Result<PathBuf, Failure> {
-    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
-        return Ok(path.clone());
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
-        .unwrap_or_default();
-    on_path.ok_or_else(|| {
-        let beside = beside.map(|p| p.display().to_string()).unwrap_or_default();
-        Failure::from(anyhow!(
-            "cannot find the provider executable `{name}`: not at {beside} nor on PATH \
-             (build it with `cargo build -p {name}`)"
-        ))
-    })
 }
 
 /// Compile a WAT actor and sign it with a module key kept in the state directory (so its
