@@ -29,6 +29,7 @@ pub mod hash;
 pub mod health;
 pub mod host_data;
 pub mod invocation;
+pub mod jwt;
 pub mod keys;
 pub mod linkdef;
 pub mod names;
