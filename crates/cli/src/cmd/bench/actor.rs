@@ -40,50 +40,31 @@ use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
 use lattice_rpc::{RpcClient, Served, micro};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use lattice_httpserver::wire::{HANDLE_REQUEST, HttpRequest, HttpResponse};
 
 use super::args::Args;
 use super::measure::{RunStats, measure_pair, round1};
 use super::setup::{HostProcess, Scratch, Setup};
 use crate::exit::{Failure, Outcome};
 
-/// The operation the HTTP server provider invokes.
-const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
-
-/// The wasmcloud:httpserver request, as the 0.82 provider encodes it (HOST.md §5): a
-/// msgpack map keyed by camelCase names, the body as `bin`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpRequest<'a> {
-    method: &'a str,
-    path: &'a str,
-    query_string: &'a str,
-    header: BTreeMap<String, Vec<String>>,
-    #[serde(with = "serde_bytes")]
-    body: &'a [u8],
-}
-
-/// The actor's answer.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpResponse {
-    #[serde(default)]
-    status_code: u16,
-    #[serde(default, with = "serde_bytes")]
-    body: Vec<u8>,
-}
-
-/// The request msg carrying `body`, encoded as the provider does.
+/// The request msg carrying `body`, encoded as the provider does
+/// ([`lattice_httpserver::wire`]).
 fn http_request(body: &[u8]) -> Vec<u8> {
-    let request = HttpRequest { method: "POST", path: "/bench", query_string: "", header: BTreeMap::new(), body };
-    // Writing into a Vec cannot fail and every field is serialisable.
-    rmp_serde::to_vec_named(&request).unwrap_or_default()
+    HttpRequest {
+        method: "POST".into(),
+        path: "/bench".into(),
+        query_string: String::new(),
+        header: Default::default(),
+        body: body.to_vec(),
+    }
+    .encode()
 }
 
 /// Check the actor's reply to the request `msg`.
 fn check_reply(reply: &[u8], msg: &[u8]) -> Result<(), String> {
-    let response: HttpResponse = rmp_serde::from_slice(reply).map_err(|e| format!("not an HttpResponse: {e}"))?;
+    let response = HttpResponse::decode(reply).map_err(|e| format!("not an HttpResponse: {e}"))?;
     if response.status_code != 200 {
         return Err(format!("status {} instead of 200", response.status_code));
     }
