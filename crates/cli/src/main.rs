@@ -52,6 +52,8 @@ enum Command {
     Events(cmd::events::Args),
     /// Run a host: wasm actors, providers, links (--demo for the HTTP counter demo).
     Up(cmd::up::Args),
+    /// Write a least-privilege nats-server configuration (one nkey user per role).
+    NatsConfig(cmd::nats_config::Args),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => cmd::scale::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::NatsConfig(args) => cmd::nats_config::run(args),
     };
     exit::report(result)
 }

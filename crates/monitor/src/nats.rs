@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use async_nats::Event;
 pub use lattice_rpc::NatsEvents;
-use lattice_rpc::NatsOptions;
+use lattice_rpc::{NatsAuth, NatsOptions};
 
 use crate::error::MonitorError;
 
@@ -28,8 +28,19 @@ pub async fn connect(
     creds: Option<&Path>,
     name: &str,
 ) -> Result<(async_nats::Client, NatsEvents), MonitorError> {
+    let auth = creds.map_or(NatsAuth::None, |path| NatsAuth::CredsFile(path.to_path_buf()));
+    connect_with_auth(url, auth, name).await
+}
+
+/// As [`connect`], logging in with `auth` (a credentials file, an nkey seed such as the
+/// monitor role's of `lattice nats-config`, …).
+pub async fn connect_with_auth(
+    url: &str,
+    auth: NatsAuth,
+    name: &str,
+) -> Result<(async_nats::Client, NatsEvents), MonitorError> {
     let nats = NatsOptions::new(url)
-        .creds_file(creds.map(Path::to_path_buf))
+        .auth(auth)
         .name(name)
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .connect()

@@ -9,6 +9,8 @@ pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod monitor;
+pub(crate) mod nats_config;
+pub(crate) mod nats_roles;
 pub(crate) mod par;
 pub(crate) mod scale;
 pub(crate) mod spy;

@@ -67,10 +67,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         Some(s) => Some(s.clone()),
     };
     runtime()?.block_on(async move {
-        let (client, events) =
-            lattice_monitor::connect(&args.nats.nats_url, args.nats.creds.as_deref(), "lattice-monitor")
-                .await
-                .map_err(anyhow::Error::from)?;
+        let (client, events) = args.nats.watch("lattice-monitor").await?;
         let mut builder = Monitor::builder(client, lattice.clone(), &issuers)
             .window(Duration::from_secs(args.window))
             .alert_subject(alert_subject)

@@ -45,10 +45,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let issuers = parse_issuers(&args.issuers)?;
     let target = SpyTarget::parse(&args.key, args.link_name.as_deref()).map_err(Failure::bad_input)?;
     runtime()?.block_on(async move {
-        let (client, _events) =
-            lattice_monitor::connect(&args.nats.nats_url, args.nats.creds.as_deref(), "lattice-spy")
-                .await
-                .map_err(anyhow::Error::from)?;
+        let (client, _events) = args.nats.watch("lattice-spy").await?;
         let key = target.key().to_owned();
         let mut handle = Spy::builder(client, lattice, target)
             .issuers(issuers)

@@ -49,6 +49,18 @@ pub(crate) struct Args {
     /// NATS credentials file of the control connection.
     #[arg(long, value_name = "FILE")]
     ctl_creds: Option<PathBuf>,
+    /// File holding the NATS user nkey seed (`SU…`) of both connections (the host role of
+    /// `lattice nats-config`).
+    #[arg(long, value_name = "FILE", env = "LATTICE_NKEY_SEED_FILE", conflicts_with_all = ["creds", "rpc_creds", "ctl_creds"])]
+    nkey_seed_file: Option<PathBuf>,
+    /// NATS user nkey seed file handed to the providers this host starts (the provider
+    /// role of `lattice nats-config`). Without it and --provider-creds, providers get the
+    /// RPC connection's credentials file, if any (never the host's --nkey-seed-file).
+    #[arg(long, value_name = "FILE", conflicts_with = "provider_creds")]
+    provider_nkey_seed_file: Option<PathBuf>,
+    /// NATS credentials file handed to the providers this host starts.
+    #[arg(long, value_name = "FILE")]
+    provider_creds: Option<PathBuf>,
     /// The lattice to join.
     #[arg(long, env = "LATTICE_NAME", default_value = "default")]
     lattice: String,
@@ -114,7 +126,9 @@ fn init_logging() {
     );
 }
 
-/// Whether a NATS server answers at `url` (a quick connect with a short timeout).
+/// Whether a NATS server answers at `url` (a quick connect with a short timeout). One that
+/// refuses an anonymous login counts: it is there, it wants credentials (never start an
+/// open server next to a locked-down one).
 async fn reachable(url: &str) -> bool {
     let attempt = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(url);
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
@@ -122,7 +136,11 @@ async fn reachable(url: &str) -> bool {
             drop(client.flush().await);
             true
         }
-        _ => false,
+        Ok(Err(e)) => matches!(
+            e.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+        ),
+        Err(_) => false,
     }
 }
 
@@ -134,6 +152,31 @@ async fn start_nats() -> Result<NatsServer, Failure> {
         .context("starting nats-server")?
         .context("no NATS server is reachable and none could be started (scripts/ensure-nats.sh installs one)")
         .map_err(Failure::from)
+}
+
+/// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else the
+/// RPC connection's credentials file (as 0.82), but never the host's own nkey seed.
+fn provider_credentials(args: &Args, rpc_creds: Option<&Path>) -> Result<Option<Credentials>, Failure> {
+    let creds_file = |path: &Path| -> Result<Credentials, Failure> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Credentials::parse_creds(&text).map_err(Failure::bad_input)
+    };
+    if let Some(path) = &args.provider_nkey_seed_file {
+        return Ok(Some(Credentials { jwt: String::new(), seed: crate::common::nats::read_nkey_seed(path)? }));
+    }
+    if let Some(path) = &args.provider_creds {
+        return creds_file(path).map(Some);
+    }
+    match (rpc_creds, &args.nkey_seed_file) {
+        // As 0.82: providers get the RPC connection's credentials file.
+        (Some(path), _) => creds_file(path).map(Some),
+        // Never the host role's own seed: providers would get the host's permissions.
+        (None, Some(_)) => {
+            progress("providers get no NATS identity (give them the provider role's with --provider-nkey-seed-file)");
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
@@ -177,8 +220,9 @@ async fn up(args: Args) -> Outcome {
     let ctl_url = args.ctl_url.clone().unwrap_or_else(|| nats_url.clone());
     let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
     let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
-    let rpc = connect_url(&rpc_url, rpc_creds, format!("lattice-host {host_key} rpc")).await?;
-    let ctl = connect_url(&ctl_url, ctl_creds, format!("lattice-host {host_key} ctl")).await?;
+    let nkey = args.nkey_seed_file.as_deref();
+    let rpc = connect_url(&rpc_url, rpc_creds, nkey, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect_url(&ctl_url, ctl_creds, nkey, format!("lattice-host {host_key} ctl")).await?;
 
     let mut builder = HostBuilder::new()
         .lattice(lattice)
@@ -201,9 +245,8 @@ async fn up(args: Args) -> Outcome {
     if let Some(dir) = &args.state_dir {
         builder = builder.state_dir(dir);
     }
-    if let Some(path) = rpc_creds {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        builder = builder.rpc_credentials(Credentials::parse_creds(&text).map_err(Failure::bad_input)?);
+    if let Some(credentials) = provider_credentials(&args, rpc_creds)? {
+        builder = builder.rpc_credentials(credentials);
     }
     let host = builder.start().await.map_err(|e| match e {
         lattice_host::HostError::Config(_) => Failure::bad_input(e),

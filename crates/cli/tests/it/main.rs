@@ -8,6 +8,7 @@ mod inspect;
 mod keys;
 mod monitor;
 mod monitor_spy;
+mod nats_config;
 mod up;
 
 use std::io::Write;

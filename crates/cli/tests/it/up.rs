@@ -34,14 +34,14 @@ fn ensure_providers() {
 }
 
 /// A running `lattice up`, stopped with SIGTERM when dropped.
-struct Up {
+pub(crate) struct Up {
     child: Child,
     lines: Receiver<String>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Up {
-    fn spawn(args: &[&str], state: &Path) -> Self {
+    pub(crate) fn spawn(args: &[&str], state: &Path) -> Self {
         ensure_providers();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
             .arg("up")
@@ -69,7 +69,7 @@ impl Up {
     }
 
     /// The first line of the log containing `needle` (waiting for it if need be).
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
             return line.clone();
         }
@@ -87,7 +87,7 @@ impl Up {
     }
 
     /// The first line of the log containing every one of `needles` (waiting if need be).
-    fn wait_for_all(&mut self, needles: &[&str]) -> String {
+    pub(crate) fn wait_for_all(&mut self, needles: &[&str]) -> String {
         let deadline = Instant::now() + START;
         loop {
             let found = self.log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))).cloned();
@@ -100,8 +100,13 @@ impl Up {
         }
     }
 
+    /// The log lines so far.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Wait for the `lattice: host N… ready` line (everything in the manifest started).
-    fn wait_ready(&mut self) {
+    pub(crate) fn wait_ready(&mut self) {
         let deadline = Instant::now() + START;
         loop {
             let ready = |l: &String| l.starts_with("lattice: host ") && l.ends_with(" ready");
@@ -115,13 +120,13 @@ impl Up {
     }
 
     /// The public key in the `lattice: actor NAME is M…` progress line.
-    fn actor_key(&mut self, name: &str) -> ActorKey {
+    pub(crate) fn actor_key(&mut self, name: &str) -> ActorKey {
         let line = self.wait_for(&format!("lattice: actor {name} is "));
         ActorKey::parse(line.rsplit(' ').next().unwrap()).unwrap()
     }
 
     /// Stop with SIGTERM and wait for a clean exit.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.terminate();
     }
 
@@ -150,7 +155,7 @@ impl Drop for Up {
 }
 
 /// A plain HTTP/1.1 GET; returns (status, body).
-fn http_get(addr: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
@@ -161,7 +166,7 @@ fn http_get(addr: &str) -> (u16, String) {
     (status, body)
 }
 
-fn counter_of(body: &str) -> i64 {
+pub(crate) fn counter_of(body: &str) -> i64 {
     let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{body:?}: {e}"));
     v["counter"].as_i64().unwrap()
 }
