@@ -2,11 +2,13 @@
 # Run every test: the product workspace, then the interop suite against the real
 # wasmCloud 0.82-era crates (interop/, its own workspace and lock file).
 # Tests that cross the network start their own nats-server (installed here if missing);
-# the `lattice bench --http` test drives wrk (installed here if missing).
+# the `lattice bench --http` test drives wrk and the metrics test a real Prometheus
+# (both installed here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-nats.sh
 bash scripts/ensure-deb.sh wrk wrk
+bash scripts/ensure-deb.sh prometheus prometheus
 
 run_tests() {
   if cargo nextest --version >/dev/null 2>&1; then

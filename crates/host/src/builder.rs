@@ -44,6 +44,7 @@ pub struct HostBuilder {
     js_domain: Option<String>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
+    observability: config::Observability,
 }
 
 impl HostBuilder {
@@ -166,6 +167,13 @@ impl HostBuilder {
         self
     }
 
+    /// Logging and trace settings handed to providers in HostData (default: human logs,
+    /// the providers' own level, no trace export).
+    pub fn observability(mut self, settings: config::Observability) -> Self {
+        self.observability = settings;
+        self
+    }
+
     fn config(&mut self) -> Result<(HostConfig, KeyPair), HostError> {
         let host_kp = match self.host_seed.take() {
             Some(seed) => {
@@ -206,6 +214,7 @@ impl HostBuilder {
             js_domain: self.js_domain.take(),
             runtime: self.runtime.take().unwrap_or_default(),
             heartbeat: self.heartbeat.unwrap_or(crate::control::DEFAULT_HEARTBEAT_INTERVAL),
+            observability: std::mem::take(&mut self.observability),
         };
         Ok((config, host_kp))
     }

@@ -137,6 +137,21 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Heartbeat interval of the control interface (zero: none).
     pub heartbeat: Duration,
+    /// Logging and trace settings handed to providers (HostData's `structured_logging`,
+    /// `log_level`, `otel_config`), and how the host re-emits their output.
+    pub observability: Observability,
+}
+
+/// What the host tells its providers about logs and traces, and how it shows their output.
+#[derive(Clone, Debug, Default)]
+pub struct Observability {
+    /// JSON log lines (HostData `structured_logging`); the host then re-emits each
+    /// provider line as one JSON object (the provider's own, with a `provider` field).
+    pub structured_logging: bool,
+    /// The log level providers get (HostData `log_level`; `None`: theirs).
+    pub log_level: Option<String>,
+    /// The trace exporter settings providers get (HostData `otel_config`).
+    pub otel: lattice_proto::OtelConfig,
 }
 
 /// The built-in labels 0.82 gives every host: `hostcore.arch`, `hostcore.os`,

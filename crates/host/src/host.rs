@@ -442,6 +442,7 @@ impl Host {
             links: self.inner.links.clone(),
             events: self.inner.events.clone(),
             tracker: self.inner.tracker.clone(),
+            observability: c.observability.clone(),
         }
     }
 

@@ -31,12 +31,13 @@ mod host;
 mod host_target;
 pub mod links;
 pub mod manifest;
+pub mod metrics;
 pub mod provider;
 pub mod serve;
 pub mod state_dir;
 
 pub use builder::HostBuilder;
-pub use config::{Credentials, HostConfig};
+pub use config::{Credentials, HostConfig, Observability};
 pub use error::HostError;
 pub use host::{ActorStatus, Host};
 pub use provider::{NativeClaims, ProviderSpec};

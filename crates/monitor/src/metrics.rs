@@ -1,4 +1,4 @@
-//! Prometheus metrics of the monitor, and the tiny HTTP server that exposes them.
+//! Prometheus metrics of the monitor (served by `lattice-telemetry`'s `/metrics` server).
 //!
 //! | metric | labels | what |
 //! |---|---|---|
@@ -18,17 +18,10 @@
 //! The exposition is OpenMetrics text (which Prometheus scrapes natively) on `GET /metrics`.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -256,61 +249,19 @@ impl Metrics {
 }
 
 /// The content type of the OpenMetrics text format.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE: &str = lattice_telemetry::serve::CONTENT_TYPE;
 
-/// Serve `GET /metrics` on `listener` until `shutdown` is cancelled.
+/// Serve `GET /metrics` on `listener` until `shutdown` is cancelled (the shared server of
+/// `lattice-telemetry`).
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    continue;
-                }
-            },
-        };
-        let metrics = metrics.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &metrics)) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                r = conn => if let Err(e) = r { tracing::debug!(%peer, error = %e, "metrics connection"); },
-                () = shutdown.cancelled() => {}
-            }
-        });
-        // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
-    }
-    connections.shutdown().await;
-}
-
-fn respond(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => (StatusCode::OK, CONTENT_TYPE, metrics.encode()),
-        (&Method::GET, "/") => (StatusCode::OK, "text/plain", "lattice monitor: see /metrics\n".to_owned()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try GET /metrics\n".to_owned()),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    resp
+    let render = lattice_telemetry::serve::render_sync(move || metrics.encode());
+    lattice_telemetry::serve::serve(listener, "lattice monitor", render, shutdown).await;
 }
 
 /// Bind `addr` for [`serve`], returning the listener and the address it really got (a
 /// port of 0 picks a free one).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
+    lattice_telemetry::serve::bind(addr).await
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub mod error;
 pub mod host_data;
 mod links;
 pub mod logging;
+mod metrics;
 pub mod provider;
 pub mod run;
 #[cfg(feature = "testing")]

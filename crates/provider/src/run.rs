@@ -83,11 +83,15 @@ pub async fn run_with<P: Provider>(provider: P, options: RunOptions) -> ExitCode
         Ok(h) => h,
         Err(e) => return fail(&e),
     };
-    logging::init(host_data.raw());
-    match serve(provider, host_data, options, termination()).await {
+    let telemetry = logging::telemetry(host_data.raw());
+    let code = match serve(provider, host_data, options, termination()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
-    }
+    };
+    // Export the last spans before the process exits (off the async workers: the
+    // exporter's shutdown blocks until its thread is done).
+    drop(tokio::task::spawn_blocking(move || telemetry.shutdown()).await);
+    code
 }
 
 fn fail(e: &ProviderError) -> ExitCode {
@@ -185,6 +189,13 @@ pub async fn serve<P: Provider>(
         .start(SdkHandler { provider: provider.clone(), ctx: ctx.clone() })
         .await?;
     nats.flush().await.map_err(|e| ProviderError::nats("flush", e))?;
+    let health_tasks = TaskTracker::new();
+    if let Some(addr) = crate::metrics::configured_addr(ctx.loaded().raw().config_json.as_deref()) {
+        match crate::metrics::start(addr, ctx.clone(), server.metrics(), &health_tasks, ctx.stopping().clone()).await {
+            Ok(bound) => tracing::info!(address = %bound, "serving Prometheus metrics on /metrics"),
+            Err(e) => tracing::warn!(%addr, error = %e, "cannot serve metrics"),
+        }
+    }
     tracing::info!(
         provider = %v.provider_key,
         link_name = %v.link_name,
@@ -194,7 +205,6 @@ pub async fn serve<P: Provider>(
         "provider ready"
     );
 
-    let health_tasks = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {

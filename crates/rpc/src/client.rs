@@ -172,12 +172,20 @@ impl RpcClient {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let span = tracing::debug_span!(
             "rpc.call",
+            otel.kind = "client",
+            otel.name = %operation,
             id = %id,
             operation = %operation,
             origin = %origin.public_key,
             target = %target.public_key,
+            contract_id = %target.contract_id,
+            link_name = %target.link_name,
+            lattice = %self.inner.lattice,
+            host_id = %self.inner.host,
+            payload_size = msg.len(),
             outcome = tracing::field::Empty,
             duration_us = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
         let result = self.inner.call(origin, target, operation, msg, id, options).instrument(span.clone()).await;
@@ -192,6 +200,9 @@ impl RpcClient {
         let duration_us = started.elapsed().as_micros() as u64;
         span.record("outcome", outcome);
         span.record("duration_us", duration_us);
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         span.in_scope(|| match &result {
             Ok(_) => tracing::debug!(outcome, duration_us, "rpc call done"),
             Err(e) => tracing::debug!(outcome, duration_us, error = %e, "rpc call failed"),
@@ -261,17 +272,14 @@ impl ClientInner {
             let body = std::mem::take(&mut inv.msg);
             self.chunks.put(&chunk::request_object(&inv.id), &body).await?;
         }
+        let mut headers = deadline::headers_for(timeout);
+        crate::trace::inject(&mut inv.trace_context, &mut headers);
         let payload = inv.encode();
 
         let inbox = self.inbox().await?;
         let mut pending = inbox.register();
         self.nats
-            .publish_with_reply_and_headers(
-                subject.clone(),
-                pending.reply_subject.clone(),
-                deadline::headers_for(timeout),
-                payload.into(),
-            )
+            .publish_with_reply_and_headers(subject.clone(), pending.reply_subject.clone(), headers, payload.into())
             .await
             .map_err(|e| RpcError::nats("publish", e))?;
 

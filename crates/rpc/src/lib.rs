@@ -17,7 +17,9 @@
 //!   subscriptions (async-nats' `flush` does not); servers use it before `start` returns.
 //! - Deadlines travel with each call ([`deadline`]), and every call gets a `tracing` span
 //!   at debug level (`rpc.call` on the client, `rpc.handle` on the server) with its id, operation,
-//!   origin, target, outcome and duration.
+//!   origin, target, outcome and duration. With OpenTelemetry on ([`trace`]), the caller's
+//!   W3C trace context travels in `traceContext` and the `traceparent` header as in 0.82,
+//!   and a server's span continues it.
 //! - Every server also answers the NATS micro service protocol ([`micro`]: `$SRV.PING`,
 //!   `$SRV.INFO`, `$SRV.STATS`), so `nats micro ls|info|stats` list Lattice actors and
 //!   providers with per-operation counts, errors, processing times and last errors.
@@ -37,6 +39,7 @@ mod inbox;
 pub mod metrics;
 pub mod micro;
 pub mod server;
+pub mod trace;
 pub mod verify;
 
 pub use client::{CallOptions, DEFAULT_TIMEOUT, RpcClient, RpcClientBuilder};

@@ -47,6 +47,11 @@ struct Rejections {
     last: Option<&'static str>,
 }
 
+/// Upper bounds, in seconds, of the handler-time histogram buckets of [`OperationStats`]
+/// (a last bucket, `+Inf`, takes the rest).
+pub const LATENCY_BOUNDS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Per-operation numbers (what `$SRV.STATS` reports per endpoint).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OperationStats {
@@ -58,6 +63,9 @@ pub struct OperationStats {
     pub processing_time: Duration,
     /// The last error text.
     pub last_error: Option<String>,
+    /// Handler times: calls per bucket of [`LATENCY_BOUNDS`] (not cumulative), the last
+    /// entry counting calls above the last bound (Prometheus histograms are built from it).
+    pub latency_buckets: [u64; LATENCY_BOUNDS.len() + 1],
 }
 
 impl OperationStats {
@@ -160,6 +168,9 @@ impl ServerMetrics {
         };
         stats.requests += 1;
         stats.processing_time += took;
+        let secs = took.as_secs_f64();
+        let bucket = LATENCY_BOUNDS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BOUNDS.len());
+        stats.latency_buckets[bucket] += 1;
         if let Some(e) = error {
             stats.errors += 1;
             stats.last_error = Some(e.to_owned());
@@ -186,6 +197,9 @@ mod tests {
         let first = &s.operations["Op.N0"];
         assert_eq!((first.requests, first.errors, first.last_error.as_deref()), (2, 1, Some("boom")));
         assert_eq!(first.average_processing_time(), Duration::from_millis(2));
+        // 1 ms lands in the 1 ms bucket (index 3), 3 ms in the 5 ms one (index 5).
+        assert_eq!((first.latency_buckets[3], first.latency_buckets[5]), (1, 1));
+        assert_eq!(first.latency_buckets.iter().sum::<u64>(), 2);
         assert_eq!(s.handler_errors, 2);
     }
 

@@ -197,6 +197,7 @@ impl RpcServerBuilder {
         let shared = Arc::new(Shared {
             chunks: ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref()),
             nats: self.nats,
+            lattice: self.lattice,
             handler,
             verifier: ServerVerifier::new(self.issuers, self.served, self.clock, window_secs),
             metrics: self.metrics.clone(),
@@ -312,12 +313,15 @@ struct Call {
     reply: Option<Subject>,
     subject: Subject,
     deadline: Option<Instant>,
+    /// The message headers (the `traceparent` fallback of [`crate::trace::extract`]).
+    headers: Option<async_nats::HeaderMap>,
     _permit: OwnedSemaphorePermit,
 }
 
 /// What the tasks of one server share.
 struct Shared<H> {
     nats: async_nats::Client,
+    lattice: LatticeName,
     handler: H,
     verifier: ServerVerifier,
     chunks: ChunkStore,
@@ -410,7 +414,14 @@ impl<H: Handler> Shared<H> {
                 self.respond(msg.reply, InvocationResponse::failure(inv.id, text)).await;
                 continue;
             }
-            calls.push(Call { inv, reply: msg.reply, subject: msg.subject, deadline, _permit: permit });
+            calls.push(Call {
+                inv,
+                reply: msg.reply,
+                subject: msg.subject,
+                deadline,
+                headers: msg.headers,
+                _permit: permit,
+            });
         }
 
         let verdicts = {
@@ -479,15 +490,25 @@ impl<H: Handler> Shared<H> {
         let inv = call.inv;
         // A debug span: at the default `info` level it is disabled and costs nothing on
         // this hot path (its fields are formatted only when a subscriber wants them).
+        // With OpenTelemetry on (`crate::trace`), the span continues the caller's trace.
         let span = tracing::debug_span!(
             "rpc.handle",
+            otel.kind = "server",
+            otel.name = %inv.operation,
             id = %inv.id,
             operation = %inv.operation,
             origin = %inv.origin.public_key,
             target = %inv.target.public_key,
+            contract_id = %inv.target.contract_id,
+            link_name = %inv.target.link_name,
+            lattice = %self.lattice,
+            host_id = %inv.host_id,
+            payload_size = body.len(),
             outcome = tracing::field::Empty,
             duration_us = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
         );
+        crate::trace::extract(&span, &inv.trace_context, call.headers.as_ref());
         let request = Request {
             origin: inv.origin,
             target: inv.target,
@@ -500,7 +521,8 @@ impl<H: Handler> Shared<H> {
         let id = request.id.clone();
         let operation = request.operation.clone();
         let started = Instant::now();
-        let run = AssertUnwindSafe(self.handler.handle(request)).catch_unwind();
+        let run = AssertUnwindSafe(tracing::Instrument::instrument(self.handler.handle(request), span.clone()))
+            .catch_unwind();
         let result = tokio::select! {
             biased;
             () = self.hard_stop.cancelled() => Err(Failure::Cancelled),
@@ -541,6 +563,9 @@ impl<H: Handler> Shared<H> {
         let duration_us = took.as_micros() as u64;
         span.record("outcome", outcome);
         span.record("duration_us", duration_us);
+        if outcome != "ok" {
+            span.record("otel.status_code", "ERROR");
+        }
         span.in_scope(|| tracing::debug!(outcome, duration_us, "rpc call handled"));
         self.respond(call.reply, response).await;
     }

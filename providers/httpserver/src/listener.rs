@@ -133,7 +133,25 @@ async fn accept_loop(
 }
 
 impl Route {
+    /// One request, in an `http.request` span: with traces on (HostData `otel_config`) it
+    /// is the root of the request's trace, and the actor call below it carries its
+    /// context. A debug span: off, it is disabled and costs nothing.
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let span = tracing::debug_span!(
+            "http.request",
+            otel.kind = "server",
+            otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+            http.request.method = %req.method(),
+            url.path = %req.uri().path(),
+            actor = %self.actor,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let response = tracing::Instrument::instrument(self.serve(req), span.clone()).await;
+        span.record("http.response.status_code", response.status().as_u16());
+        response
+    }
+
+    async fn serve(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = req.method().as_str().to_ascii_uppercase();
         if self.settings.readonly_mode && method != "GET" && method != "HEAD" {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: this server is read-only");

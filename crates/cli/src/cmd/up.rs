@@ -3,8 +3,18 @@
 //! (the counter actor behind the HTTP server and key-value providers), starting its own
 //! nats-server when none answers at the URL.
 //!
-//! Progress goes to stderr as `lattice: …` lines (the host's log lines too); the last one
-//! of a start is `lattice: host N… ready`, and `--demo` then prints the curl command to try.
+//! Progress goes to stderr as `lattice: …` lines; the last one of a start is
+//! `lattice: host N… ready`, and `--demo` then prints the curl command to try. By default
+//! the host's own log shows warnings only (`--log-level` / `WASMCLOUD_LOG_LEVEL` or
+//! `RUST_LOG` say otherwise), and providers get the same level. `--log-format json` (or
+//! `--enable-structured-logging`, `WASMCLOUD_STRUCTURED_LOGGING_ENABLED=true`) makes every
+//! line on stderr — progress, host and providers — one JSON object.
+//!
+//! Observability: `--otel` (or 0.82's `OTEL_TRACES_EXPORTER=otlp` /
+//! `--otel-traces-exporter otlp`) exports traces over OTLP/HTTP to
+//! `--otel-exporter-otlp-endpoint` (`OTEL_EXPORTER_OTLP_ENDPOINT`, default
+//! `http://127.0.0.1:4318`) + `/v1/traces`, and hands the same settings to providers;
+//! `--metrics-addr ADDR` serves the host's Prometheus metrics on `http://ADDR/metrics`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,29 +111,95 @@ pub(crate) struct Args {
     /// Interval between provider health checks, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
     health_interval_ms: u64,
+    /// Log line format on stderr: `human` or `json` (one object per line; providers too).
+    #[arg(long, value_name = "FORMAT", env = "LATTICE_LOG_FORMAT", default_value = "human")]
+    log_format: String,
+    /// Same as `--log-format json` (wasmCloud 0.82's flag and variable).
+    #[arg(long, env = "WASMCLOUD_STRUCTURED_LOGGING_ENABLED")]
+    enable_structured_logging: bool,
+    /// Log level of the host and its providers: error, warn, info, debug, trace (0.82's
+    /// `critical` = error). Default: RUST_LOG, else warn (json: info).
+    #[arg(long, value_name = "LEVEL", env = "WASMCLOUD_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Export traces over OTLP/HTTP (same as `--otel-traces-exporter otlp`).
+    #[arg(long)]
+    otel: bool,
+    /// The traces exporter (`otlp` turns traces on), as in 0.82.
+    #[arg(long, value_name = "EXPORTER", env = "OTEL_TRACES_EXPORTER")]
+    otel_traces_exporter: Option<String>,
+    /// The OTLP/HTTP base URL; `/v1/traces` is appended. Default http://127.0.0.1:4318.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otel_exporter_otlp_endpoint: Option<String>,
+    /// Serve the host's Prometheus metrics on http://ADDR/metrics (port 0 picks one; the
+    /// `metrics on …` progress line names it).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
+/// Whether progress lines are JSON log events (set once, by `run`).
+static JSON_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn progress(text: impl std::fmt::Display) {
-    eprintln!("lattice: {text}");
+    if JSON_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(target: "lattice::progress", "{text}");
+    } else {
+        eprintln!("lattice: {text}");
+    }
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
-    init_logging();
+    let (telemetry, observability) = init_telemetry(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(up(args))
+    let result = runtime.block_on(up(args, observability));
+    drop(runtime);
+    // Export the last spans (the exporter runs on its own thread; this waits for it).
+    telemetry.shutdown();
+    result
 }
 
-fn init_logging() {
+/// Install logging and trace export from the flags; returns what providers are told.
+fn init_telemetry(args: &Args) -> Result<(lattice_telemetry::Telemetry, lattice_host::Observability), Failure> {
+    use lattice_telemetry::{LogFormat, LogLevel, LogSettings, OtelSettings};
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    drop(
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-    );
+    let mut format: LogFormat =
+        args.log_format.parse().map_err(|e| Failure::bad_input(anyhow!("--log-format: {e}")))?;
+    if args.enable_structured_logging {
+        format = LogFormat::Json;
+    }
+    let level = match args.log_level.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) => Some(l.parse::<LogLevel>().map_err(|e| Failure::bad_input(anyhow!("--log-level: {e}")))?),
+        None => None,
+    };
+    let logs = LogSettings { format, level, ansi: format == LogFormat::Human && std::io::stderr().is_terminal() };
+    let mut otel = OtelSettings::from_env();
+    otel.traces_exporter = args.otel_traces_exporter.clone().or(otel.traces_exporter);
+    if args.otel {
+        otel.traces_exporter = Some("otlp".into());
+    }
+    otel.endpoint = args.otel_exporter_otlp_endpoint.clone().filter(|e| !e.trim().is_empty()).or(otel.endpoint);
+    let telemetry = lattice_telemetry::init("lattice-host", &logs, &otel).map_err(|e| match e {
+        lattice_telemetry::TelemetryError::Protocol(_) => Failure::bad_input(e),
+        other => Failure::from(anyhow::Error::from(other)),
+    })?;
+    JSON_PROGRESS.store(logs.is_json(), std::sync::atomic::Ordering::Relaxed);
+    // Providers log at the host's level: the explicit one, else (without RUST_LOG, which
+    // they inherit) the format's quiet default.
+    let provider_level = level
+        .map(|l| l.directive())
+        .or_else(|| std::env::var_os("RUST_LOG").is_none().then_some(if logs.is_json() { "info" } else { "warn" }));
+    let observability = lattice_host::Observability {
+        structured_logging: logs.is_json(),
+        log_level: provider_level.map(str::to_owned),
+        otel: if otel.enabled() {
+            lattice_proto::OtelConfig {
+                traces_exporter: Some("otlp".into()),
+                exporter_otlp_endpoint: Some(otel.base_url().to_owned()),
+            }
+        } else {
+            lattice_proto::OtelConfig::default()
+        },
+    };
+    Ok((telemetry, observability))
 }
 
 /// Whether a NATS server answers at `url` (a quick connect with a short timeout). One that
@@ -183,7 +259,7 @@ fn env_fallback(value: Option<String>, legacy: &str) -> Option<String> {
     value.or_else(|| std::env::var(legacy).ok()).filter(|s| !s.trim().is_empty())
 }
 
-async fn up(args: Args) -> Outcome {
+async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     let mut signals = Signals::new()?;
     let lattice = LatticeName::new(args.lattice.clone()).map_err(|e| Failure::bad_input(anyhow!("--lattice: {e}")))?;
     let mut labels = BTreeMap::new();
@@ -238,7 +314,8 @@ async fn up(args: Args) -> Outcome {
         .health_checks(
             Duration::from_millis(args.health_first_ms),
             Duration::from_millis(args.health_interval_ms.max(1)),
-        );
+        )
+        .observability(observability);
     if let Some(seed) = cluster_seed {
         builder = builder.cluster_seed(seed);
     }
@@ -252,7 +329,13 @@ async fn up(args: Args) -> Outcome {
         lattice_host::HostError::Config(_) => Failure::bad_input(e),
         other => Failure::from(anyhow::Error::from(other)),
     })?;
-    if host.cluster_seed_generated() {
+    if host.cluster_seed_generated() && JSON_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
+        // JSON lines go to log pipelines: never a seed there.
+        progress(format!(
+            "generated a cluster seed (issuer {}); it is not logged in JSON mode: give every host --cluster-seed to share one",
+            host.cluster_key()
+        ));
+    } else if host.cluster_seed_generated() {
         progress(format!(
             "generated cluster seed {} (issuer {}): give other hosts --cluster-seed (or LATTICE_CLUSTER_SEED) to join",
             host.cluster_seed().seed(),
@@ -260,6 +343,24 @@ async fn up(args: Args) -> Outcome {
         ));
     }
     progress(format!("host {} started in lattice {} (NATS {rpc_url})", host.key(), host.lattice()));
+    let metrics_stop = tokio_util::sync::CancellationToken::new();
+    let _stop_metrics = metrics_stop.clone().drop_guard();
+    if let Some(addr) = args.metrics_addr {
+        let (listener, bound) = match lattice_telemetry::serve::bind(addr).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                host.stop().await;
+                return Err(anyhow!("binding the metrics address {addr}: {e}").into());
+            }
+        };
+        let h = host.clone();
+        let render: lattice_telemetry::serve::Render = std::sync::Arc::new(move || {
+            let h = h.clone();
+            Box::pin(async move { h.metrics_text().await })
+        });
+        tokio::spawn(lattice_telemetry::serve::serve(listener, "lattice host", render, metrics_stop.clone()));
+        progress(format!("metrics on http://{bound}/metrics"));
+    }
 
     if let Some(manifest) = manifest {
         let applied = tokio::select! {

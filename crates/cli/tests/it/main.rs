@@ -9,6 +9,7 @@ mod keys;
 mod monitor;
 mod monitor_spy;
 mod nats_config;
+mod telemetry;
 mod up;
 
 use std::io::Write;

@@ -125,6 +125,15 @@ impl Up {
         ActorKey::parse(line.rsplit(' ').next().unwrap()).unwrap()
     }
 
+    /// Stop with SIGTERM, wait for a clean exit, and return every stderr line.
+    pub(crate) fn stop_with_log(mut self) -> Vec<String> {
+        self.terminate();
+        // The reader thread ends when the pipe closes (the process exited).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok() {}
+        self.log.lock().unwrap().clone()
+    }
+
     /// Stop with SIGTERM and wait for a clean exit.
     pub(crate) fn stop(mut self) {
         self.terminate();
@@ -199,7 +208,7 @@ fn actors_dir() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actors").canonicalize().unwrap().to_string_lossy().into_owned()
 }
 
-fn client(url: &str, seed: &ClusterSeed) -> (tokio::runtime::Runtime, RpcClient) {
+pub(crate) fn client(url: &str, seed: &ClusterSeed) -> (tokio::runtime::Runtime, RpcClient) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let nats = rt.block_on(async_nats::connect(url)).unwrap();
     let _guard = rt.enter();

@@ -6,9 +6,14 @@
 //! The provider runs in its own process group, so a terminal's Ctrl-C stops the host,
 //! which stops its providers, rather than everything at once.
 //!
-//! Unlike 0.82, the provider's stdout and stderr are not inherited: each line is forwarded
-//! to the host's log (`tracing`, target `lattice_host::provider::output`) with the provider's
-//! name and link name as a prefix, so two providers' output never interleaves mid-line.
+//! Unlike 0.82, the provider's stdout and stderr are not inherited: each line is re-emitted
+//! whole on the host's stderr, so two providers' output never interleaves mid-line, and
+//! never wrapped in a host log line (one timestamp, the provider's). The provider already
+//! filtered its lines by the level in its HostData. Human format: `[name (link)] line`.
+//! Structured logging: a line that is a JSON object is printed as that object with a
+//! `provider` field added; any other line (a panic message, a provider that ignores
+//! `structured_logging`) becomes a host JSON log event (target
+//! `lattice_host::provider::output`) carrying it as its message.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -22,6 +27,15 @@ use tokio_util::task::TaskTracker;
 const PASSED_ENV: &[&str] = &["RUST_LOG"];
 /// OpenTelemetry variables 0.82 always sets (empty when the host has none).
 const OTEL_ENV: &[&str] = &["OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+/// Further OpenTelemetry variables passed through when the host has them (protocol, batch
+/// processor tuning).
+const OTEL_PASSED_ENV: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+];
 
 /// Spawn `binary` and hand it `host_data`; `label` prefixes its output lines.
 pub(crate) async fn spawn(
@@ -29,13 +43,14 @@ pub(crate) async fn spawn(
     host_data: &HostData,
     label: &str,
     tracker: &TaskTracker,
+    json: bool,
 ) -> std::io::Result<Child> {
     let mut command = Command::new(binary);
     command.env_clear();
     for name in OTEL_ENV {
         command.env(name, std::env::var_os(name).unwrap_or_default());
     }
-    for name in PASSED_ENV {
+    for name in PASSED_ENV.iter().chain(OTEL_PASSED_ENV) {
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
         }
@@ -62,27 +77,55 @@ pub(crate) async fn spawn(
         drop(stdin.shutdown().await);
     }
     if let Some(out) = child.stdout.take() {
-        forward(tracker, out, label.to_owned(), "stdout");
+        forward(tracker, out, label.to_owned(), "stdout", json);
     }
     if let Some(err) = child.stderr.take() {
-        forward(tracker, err, label.to_owned(), "stderr");
+        forward(tracker, err, label.to_owned(), "stderr", json);
     }
     Ok(child)
 }
 
-/// Forward every line of `pipe` to the log until it closes (the process exited).
+/// The longest provider output line re-emitted; longer ones are cut there (the log stays
+/// readable; the line itself is still read whole).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Re-emit one provider output line on the host's stderr (see the module docs).
+fn emit(label: &str, stream: &'static str, line: &str, json: bool) {
+    use std::io::Write;
+    if json {
+        if let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str::<serde_json::Value>(line) {
+            object.insert("provider".to_owned(), serde_json::Value::String(label.to_owned()));
+            let text = serde_json::Value::Object(object).to_string();
+            drop(writeln!(std::io::stderr().lock(), "{text}"));
+        } else if !line.trim().is_empty() {
+            tracing::info!(target: "lattice_host::provider::output", provider = label, stream, "{line}");
+        }
+    } else {
+        drop(writeln!(std::io::stderr().lock(), "[{label}] {line}"));
+    }
+}
+
+/// Forward every line of `pipe` to the host's stderr until it closes (the process exited).
 fn forward(
     tracker: &TaskTracker,
     pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     label: String,
     stream: &'static str,
+    json: bool,
 ) {
     tracker.spawn(async move {
         let mut lines = BufReader::new(pipe).lines();
         loop {
             match lines.next_line().await {
-                Ok(Some(line)) => {
-                    tracing::info!(target: "lattice_host::provider::output", stream, "[{label}] {line}");
+                Ok(Some(mut line)) => {
+                    if line.len() > MAX_LINE {
+                        let mut cut = MAX_LINE;
+                        while !line.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        line.truncate(cut);
+                    }
+                    emit(&label, stream, &line, json);
                 }
                 Ok(None) => break,
                 Err(e) => {

@@ -177,6 +177,7 @@ pub(crate) struct ProviderEnv {
     pub(crate) links: LinkStore,
     pub(crate) events: EventPublisher,
     pub(crate) tracker: TaskTracker,
+    pub(crate) observability: crate::config::Observability,
 }
 
 /// The parts of a provider the supervisor updates while it runs.
@@ -228,9 +229,9 @@ impl Plan {
             cluster_issuers: env.issuers.iter().map(|k| k.as_str().to_owned()).collect(),
             config_json: self.config_json.clone(),
             default_rpc_timeout_ms: Some(u64::try_from(env.rpc_timeout.as_millis()).unwrap_or(u64::MAX)),
-            structured_logging: false,
-            log_level: None,
-            otel_config: Default::default(),
+            structured_logging: env.observability.structured_logging,
+            log_level: env.observability.log_level.clone(),
+            otel_config: env.observability.otel.clone(),
         }
     }
 
@@ -238,9 +239,15 @@ impl Plan {
     async fn launch(&self, live: &Live) -> Result<Child, String> {
         let instance_id = uuid::Uuid::new_v4().to_string();
         let host_data = self.host_data(&instance_id);
-        let mut child = launch::spawn(&self.resolved.binary, &host_data, &self.label, &self.env.tracker)
-            .await
-            .map_err(|e| format!("cannot run {}: {e}", self.resolved.binary.display()))?;
+        let mut child = launch::spawn(
+            &self.resolved.binary,
+            &host_data,
+            &self.label,
+            &self.env.tracker,
+            host_data.structured_logging,
+        )
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", self.resolved.binary.display()))?;
         live.pid.store(child.id().unwrap_or_default(), Ordering::Relaxed);
         *live.instance_id.lock().unwrap_or_else(PoisonError::into_inner) = instance_id;
         if let Err(e) = self.wait_ready(&mut child).await {

@@ -11,4 +11,5 @@ mod micro;
 mod modes;
 mod queue;
 mod support;
+mod trace;
 mod vectors;
