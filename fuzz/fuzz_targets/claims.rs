@@ -1,5 +1,6 @@
 //! Parse arbitrary text as an invocation JWT; must never panic.
 #![no_main]
+#![allow(clippy::disallowed_methods, reason = "fuzzes the JWT parser under lattice_proto::verify")]
 use lattice_proto::{ClusterKey, TrustedIssuers};
 use libfuzzer_sys::fuzz_target;
 

@@ -5,6 +5,7 @@
 //! 2 bad input or usage, 3 I/O), with one `error:` line on stderr.
 
 mod cmd;
+mod common;
 mod exit;
 
 use std::process::ExitCode;

@@ -31,8 +31,8 @@
 
 use std::sync::Arc;
 
-use data_encoding::{BASE64URL_NOPAD, HEXUPPER};
-use lattice_proto::claims::HEADER_B64;
+use data_encoding::HEXUPPER;
+use lattice_proto::jwt::{self as envelope, JwtError};
 use lattice_proto::{AccountKey, ActorKey};
 use nkeys::KeyPair;
 use serde::{Deserialize, Serialize};
@@ -511,61 +511,34 @@ pub fn module_hash(wasm: &[u8]) -> Result<String, ModuleClaimsError> {
     Ok(sha256_hex(&strip(wasm)?.module))
 }
 
-fn decode_segment<T: serde::de::DeserializeOwned>(segment: &str, what: &str) -> Result<T, ModuleClaimsError> {
-    let bytes = BASE64URL_NOPAD
-        .decode(segment.as_bytes())
-        .map_err(|e| ModuleClaimsError::MalformedJwt(format!("{what} is not base64url: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| ModuleClaimsError::MalformedJwt(format!("{what} is not UTF-8")))?;
-    serde_json::from_str(&text).map_err(|e| ModuleClaimsError::MalformedJwt(format!("{what}: {e}")))
-}
-
-#[derive(Deserialize)]
-struct JwtHeader {
-    typ: String,
-    alg: String,
-}
-
 /// Decode a module JWT's claims without checking anything but its shape
-/// (wascap `Claims::<Actor>::decode`: three segments, claims JSON).
+/// (wascap `Claims::<Actor>::decode`: three segments, claims JSON), through the one
+/// wascap envelope ([`lattice_proto::jwt`]).
 pub fn decode_jwt(jwt: &str) -> Result<ActorClaims, ModuleClaimsError> {
-    let segments: Vec<&str> = jwt.split('.').collect();
-    if segments.len() != 3 {
-        return Err(ModuleClaimsError::MalformedJwt(format!(
-            "invalid token format, expected 3 segments, found {}",
-            segments.len()
-        )));
-    }
-    decode_segment(segments[1], "claims")
+    let segments = envelope::split(jwt).map_err(malformed)?;
+    segments.claims().map_err(malformed)
 }
 
 /// Encode and sign `claims` as a JWT with `issuer` (wascap `Claims::encode`).
 pub fn encode_jwt(claims: &ActorClaims, issuer: &KeyPair) -> Result<String, ModuleClaimsError> {
-    let json = serde_json::to_string(claims).map_err(|e| ModuleClaimsError::Signing(e.to_string()))?;
-    let head_and_claims = format!("{HEADER_B64}.{}", BASE64URL_NOPAD.encode(json.as_bytes()));
-    let sig = issuer.sign(head_and_claims.as_bytes()).map_err(|e| ModuleClaimsError::Signing(e.to_string()))?;
-    Ok(format!("{head_and_claims}.{}", BASE64URL_NOPAD.encode(&sig)))
+    envelope::encode(claims, |input| issuer.sign(input)).map_err(|e| ModuleClaimsError::Signing(e.to_string()))
 }
 
 /// Check a JWT's header and its Ed25519 signature by `iss`.
 fn check_signature(jwt: &str, claims: &ActorClaims) -> Result<(), ModuleClaimsError> {
-    let mut parts = jwt.rsplitn(2, '.');
-    let (Some(sig_b64), Some(signed)) = (parts.next(), parts.next()) else {
-        return Err(ModuleClaimsError::MalformedJwt("invalid token format".into()));
-    };
-    let header_b64 = signed.split('.').next().unwrap_or_default();
-    let header: JwtHeader = decode_segment(header_b64, "header")?;
-    if header.alg != "Ed25519" {
-        return Err(ModuleClaimsError::MalformedJwt(format!("unsupported algorithm '{}'", header.alg)));
-    }
-    if header.typ != "jwt" {
-        return Err(ModuleClaimsError::MalformedJwt(format!("invalid header type '{}'", header.typ)));
-    }
-    let sig = BASE64URL_NOPAD
-        .decode(sig_b64.as_bytes())
-        .map_err(|e| ModuleClaimsError::MalformedJwt(format!("signature is not base64url: {e}")))?;
-    let key = KeyPair::from_public_key(&claims.iss)
-        .map_err(|e| ModuleClaimsError::BadIssuer { issuer: claims.iss.clone(), reason: e.to_string() })?;
-    key.verify(signed.as_bytes(), &sig).map_err(|_| ModuleClaimsError::BadSignature { issuer: claims.iss.clone() })
+    let segments = envelope::split(jwt).map_err(malformed)?;
+    segments.check_header().map_err(malformed)?;
+    segments.verify_signature(&claims.iss).map_err(|e| match e {
+        JwtError::BadIssuer(_) => {
+            ModuleClaimsError::BadIssuer { issuer: claims.iss.clone(), reason: "not a public key".into() }
+        }
+        JwtError::BadSignature => ModuleClaimsError::BadSignature { issuer: claims.iss.clone() },
+        other => malformed(other),
+    })
+}
+
+fn malformed(e: JwtError) -> ModuleClaimsError {
+    ModuleClaimsError::MalformedJwt(e.to_string())
 }
 
 /// Find and decode the claims embedded in `wasm` without checking anything (for tools

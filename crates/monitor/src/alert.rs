@@ -9,7 +9,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lattice_proto::ClaimsError;
+use lattice_proto::verify::Rejection;
 use serde::Serialize;
 
 use crate::classify::CallInfo;
@@ -42,11 +42,11 @@ pub struct Alert {
 
 impl Alert {
     /// Build the alert for a failed check.
-    pub fn new(at: SystemTime, subject: impl Into<String>, call: Option<&CallInfo>, error: &ClaimsError) -> Self {
+    pub fn new(at: SystemTime, subject: impl Into<String>, call: Option<&CallInfo>, error: &Rejection) -> Self {
         Self {
             time: rfc3339(at),
             subject: subject.into(),
-            kind: error.kind(),
+            kind: error.kind().as_str(),
             origin: call.map(|c| c.origin.clone()),
             target: call.map(|c| c.target.clone()),
             operation: call.map(|c| c.operation.clone()),
@@ -190,7 +190,12 @@ mod tests {
             ..Default::default()
         };
         let subject = crate::classify::tests::actor_subject(TARGET);
-        let a = Alert::new(at(0, 0), &subject, Some(&call), &ClaimsError::Replayed { id: "id1".into() });
+        let a = Alert::new(
+            at(0, 0),
+            &subject,
+            Some(&call),
+            &lattice_proto::ClaimsError::Replayed { id: "id1".into() }.into(),
+        );
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
@@ -200,12 +205,12 @@ mod tests {
         assert!(!a.to_json().contains('\n'));
         assert!(a.human_line().contains("ALERT replayed"));
 
-        let m = Alert::new(at(0, 0), "s", None, &ClaimsError::Malformed("bad\nbytes".into()));
+        let m = Alert::new(at(0, 0), "s", None, &lattice_proto::ClaimsError::Malformed("bad\nbytes".into()).into());
         let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(v["origin"], serde_json::Value::Null);
         assert_eq!(v["kind"], "malformed");
         let undecodable = lattice_proto::Invocation::decode(b"\xc1").unwrap_err();
-        let u = Alert::new(at(0, 0), "s", None, &ClaimsError::Malformed(undecodable.to_string()));
+        let u = Alert::new(at(0, 0), "s", None, &undecodable.into());
         assert!(u.reason.starts_with("malformed msgpack Invocation"), "{}", u.reason);
         assert!(!m.human_line().contains('\n'));
     }
@@ -219,7 +224,12 @@ mod tests {
             invocation_id: "id\u{0}".into(),
             ..Default::default()
         };
-        let a = Alert::new(at(0, 0), "s\u{1b}", Some(&call), &ClaimsError::Replayed { id: "i".into() });
+        let a = Alert::new(
+            at(0, 0),
+            "s\u{1b}",
+            Some(&call),
+            &Rejection::Claims(lattice_proto::ClaimsError::Replayed { id: "i".into() }),
+        );
         let line = a.human_line();
         assert!(!line.chars().any(|c| c.is_control() || c == '\u{202e}'), "{line:?}");
         assert!(line.contains("M\\u{1b}[2K\\u{d}fake"), "{line}");

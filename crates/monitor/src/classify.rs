@@ -3,32 +3,31 @@
 //! [`classify`] takes the subject, the payload bytes, the clock (`now`, seconds since the
 //! Unix epoch), the replay memory and the trusted issuers, and says what the message is:
 //! a [`Verdict::Valid`] invocation, an [`Verdict::Invalid`] one with the failed check
-//! (its [`ClaimsError::kind`] is the alert `kind` of CONVENTIONS.md), a provider control
+//! (its [`lattice_proto::Rejection::kind`] is the alert `kind` of CONVENTIONS.md), a provider control
 //! message (counted, never verified: PROTOCOL.md §11.8) or something unrouted. No I/O, no
 //! clock reads: every rule is unit-tested here with forged invocations.
 //!
-//! The checks are a receiver's (PROTOCOL.md §6 and §11): trusted issuer, signature, `exp`,
-//! `nbf`, `iat` age (the window), target and origin URLs, host id, `id` = `sub` (§11.9), the
-//! body hash (§11.1), then two a bus-wide observer adds: the invocation's target is the
-//! entity whose subject it was published on (§11.6), and its id was not accepted before
-//! within the window (§11.5). Only invocations that passed every other check are
+//! The checks are a receiver's, in a receiver's order: the one sequence of
+//! [`lattice_proto::verify`], with the subject the message was published on as the
+//! addressee (PROTOCOL.md §11.6), the replay window's length as the allowed `iat` age,
+//! and the replay window last (§11.5). Only invocations that passed every other check are
 //! remembered, so a forger cannot make a genuine call look like a replay by sending a
-//! forged copy of its id first.
+//! forged copy of its id first. An RPC server and the monitor give the same verdict on
+//! the same bytes (a test in `tests/it` holds them to it).
 //!
 //! [`classify_batch`] gives exactly the same verdicts for a run of messages, in order, but
 //! verifies their Ed25519 signatures in one batch (about twice as fast as one by one): the
 //! monitor's workers use it to keep up with the bus.
 //!
 //! One limit: a chunked invocation's body is in the object store, which the monitor does
-//! not read (the receiver deletes the object after fetching it), so for an honest chunked
-//! form (`msg` empty, `content_length` above the chunk threshold) everything but the body
-//! hash is checked; the receiver still checks the hash (PROTOCOL.md §8, §11.1).
+//! not read (the receiver deletes the object after fetching it), so for a chunked
+//! invocation (`msg` empty, `content_length` above the chunk threshold: the one chunking
+//! rule, §11.11) everything but the body hash is checked; the receiver checks the hash.
 
-use lattice_proto::chunk::CHUNK_THRESHOLD_BYTES;
-use lattice_proto::claims::{self, ClaimsError, InvocationClaims, SignedToken, TrustedIssuers, VerifyOptions};
 use lattice_proto::replay::ReplayWindow;
 use lattice_proto::subject::{self, RpcSubject};
-use lattice_proto::{DecodeError, Invocation};
+use lattice_proto::verify::{self, Addressee, Body, Rejection, Verifier};
+use lattice_proto::{Invocation, TrustedIssuers};
 
 /// Who called whom, with what: the parts of an invocation an alert or a metric names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,7 +73,7 @@ pub enum Verdict {
         /// The call's parts, when the payload decoded as an invocation at all.
         call: Option<CallInfo>,
         /// The first check that failed.
-        error: ClaimsError,
+        error: Rejection,
     },
     /// A provider control message (`linkdefs.put`, `linkdefs.del`, `health`, `shutdown`):
     /// counted by kind, not verified (PROTOCOL.md §11.8).
@@ -92,7 +91,7 @@ impl Verdict {
     pub fn label(&self) -> &str {
         match self {
             Verdict::Valid(_) => "valid",
-            Verdict::Invalid { error, .. } => error.kind(),
+            Verdict::Invalid { error, .. } => error.kind().as_str(),
             Verdict::Control { .. } => "control",
             Verdict::Unrouted => "unrouted",
         }
@@ -124,22 +123,14 @@ pub fn route(subject: &str) -> Route {
     }
 }
 
-/// Decode a payload as an invocation, mapping a decode failure to the `malformed` kind.
-pub fn decode(payload: &[u8]) -> Result<Invocation, ClaimsError> {
-    Invocation::decode(payload).map_err(malformed)
+/// Decode a payload as an invocation (a failure is of the `malformed` kind).
+pub fn decode(payload: &[u8]) -> Result<Invocation, Rejection> {
+    Ok(Invocation::decode(payload)?)
 }
 
-fn malformed(e: DecodeError) -> ClaimsError {
-    ClaimsError::Malformed(e.to_string())
-}
-
-/// The alert `reason` for a failed check: the error's text, except that an undecodable
-/// payload is described as such (not as "malformed claims").
-pub fn reason(error: &ClaimsError) -> String {
-    match error {
-        ClaimsError::Malformed(m) if m.starts_with("malformed msgpack") => m.clone(),
-        e => e.to_string(),
-    }
+/// The alert `reason` for a failed check: the rejection's text.
+pub fn reason(error: &Rejection) -> String {
+    error.to_string()
 }
 
 /// Classify one message published on `subject` with `payload`, at `now` (seconds since
@@ -161,125 +152,58 @@ pub fn classify(
 /// Classify an invocation (already decoded, or the decode error) published on `subject`.
 pub fn classify_decoded(
     subject: &str,
-    decoded: Result<Invocation, ClaimsError>,
+    decoded: Result<Invocation, Rejection>,
     now: u64,
     replay: &mut ReplayWindow,
     issuers: &TrustedIssuers,
 ) -> Verdict {
-    let inv = match decoded {
-        Ok(inv) => inv,
-        Err(error) => return Verdict::Invalid { call: None, error },
-    };
-    let signed = issuers.precheck(&inv.encoded_claims).and_then(|token| {
-        token.verify_signature()?;
-        Ok(token.into_claims())
-    });
-    finish(subject, inv, signed, now, replay)
+    let mut verdicts = classify_batch(vec![(subject.to_owned(), decoded)], now, replay, issuers);
+    match verdicts.pop() {
+        Some((_, verdict)) => verdict,
+        None => Verdict::Unrouted,
+    }
 }
 
 /// Classify a run of invocations `(subject, decoded)` in arrival order, verifying their
 /// signatures as one batch. Gives exactly the verdicts of [`classify_decoded`] called on
 /// each in turn, each with its subject handed back.
 pub fn classify_batch(
-    items: Vec<(String, Result<Invocation, ClaimsError>)>,
+    items: Vec<(String, Result<Invocation, Rejection>)>,
     now: u64,
     replay: &mut ReplayWindow,
     issuers: &TrustedIssuers,
 ) -> Vec<(String, Verdict)> {
-    // Phase 1 (cheap, no crypto): JWT shape and trusted issuer.
-    enum Slot {
-        Undecoded,
-        Refused(ClaimsError),
-        Token,
-    }
-    let mut slots = Vec::with_capacity(items.len());
-    let mut tokens: Vec<SignedToken<'_>> = Vec::with_capacity(items.len());
-    for (_, decoded) in &items {
-        slots.push(match decoded {
-            Err(_) => Slot::Undecoded,
-            Ok(inv) => match issuers.precheck(&inv.encoded_claims) {
-                Ok(token) => {
-                    tokens.push(token);
-                    Slot::Token
-                }
-                Err(e) => Slot::Refused(e),
-            },
-        });
-    }
-    // Phase 2: every signature in one batch; only on failure, one by one to find the bad ones.
-    let all_good = claims::verify_batch(&tokens);
-    let mut tokens = tokens.into_iter();
-    let signed: Vec<Result<InvocationClaims, ClaimsError>> = slots
-        .into_iter()
-        .map(|slot| match slot {
-            // Its decode error is reported below; this placeholder is never used.
-            Slot::Undecoded => Err(ClaimsError::Malformed(String::new())),
-            Slot::Refused(e) => Err(e),
-            Slot::Token => match tokens.next() {
-                Some(token) => {
-                    if !all_good {
-                        token.verify_signature()?;
-                    }
-                    Ok(token.into_claims())
-                }
-                None => Err(ClaimsError::Malformed("internal: token count mismatch".into())),
-            },
-        })
-        .collect();
-    // Phase 3, in order (the replay memory depends on it): envelope, hash, subject, replay.
+    let verifier = Verifier::new(issuers.clone(), Some(replay.window_secs()));
+    // Step 1 for everything that decoded, each addressed to the subject it came on.
+    let checked = {
+        let batch: Vec<(&Invocation, Addressee<'_>)> = items
+            .iter()
+            .filter_map(|(subject, decoded)| decoded.as_ref().ok().map(|inv| (inv, Addressee::Subject(subject))))
+            .collect();
+        verifier.check_batch(&batch, now)
+    };
+    // Step 3, in order (the replay memory depends on it): the hash, then the window.
+    let mut checked = checked.into_iter();
     items
         .into_iter()
-        .zip(signed)
-        .map(|((subject, decoded), signed)| {
+        .map(|(subject, decoded)| {
             let verdict = match decoded {
-                Ok(inv) => finish(&subject, inv, signed, now, replay),
                 Err(error) => Verdict::Invalid { call: None, error },
+                Ok(inv) => {
+                    let outcome = checked.next().unwrap_or(Err(Rejection::BodyNotGiven)).and_then(|c| {
+                        let body = if c.is_chunked() { Body::Unavailable } else { Body::Full(&inv.msg) };
+                        verify::finish(c, body, Some(replay), now)
+                    });
+                    let call = CallInfo::from_invocation(inv);
+                    match outcome {
+                        Ok(_) => Verdict::Valid(call),
+                        Err(error) => Verdict::Invalid { call: Some(call), error },
+                    }
+                }
             };
             (subject, verdict)
         })
         .collect()
-}
-
-/// The checks after the signature, in a receiver's order, then the bus-wide ones.
-fn finish(
-    subject: &str,
-    inv: Invocation,
-    signed: Result<InvocationClaims, ClaimsError>,
-    now: u64,
-    replay: &mut ReplayWindow,
-) -> Verdict {
-    let opts = VerifyOptions { now, max_age: Some(replay.window_secs()) };
-    let checked = signed.and_then(|claims| {
-        claims::check_envelope(&claims, &inv, &opts)?;
-        let chunked = inv.msg.is_empty() && inv.content_length > CHUNK_THRESHOLD_BYTES as u64;
-        if !chunked {
-            claims::check_hash(&claims, &inv, &inv.msg)?;
-        }
-        check_subject(subject, &inv, &claims)?;
-        replay.check_and_record(&inv.id, claims.iat, now)
-    });
-    let call = CallInfo::from_invocation(inv);
-    match checked {
-        Ok(()) => Verdict::Valid(call),
-        Err(error) => Verdict::Invalid { call: Some(call), error },
-    }
-}
-
-/// The invocation must be for the entity whose subject carried it (PROTOCOL.md §11.6): a
-/// genuine invocation re-published on another entity's subject is re-targeted.
-fn check_subject(subject: &str, inv: &Invocation, claims: &InvocationClaims) -> Result<(), ClaimsError> {
-    let ok = match subject::parse(subject) {
-        RpcSubject::Actor { actor, .. } => inv.target.public_key == actor && inv.target.link_name.is_empty(),
-        RpcSubject::Provider { provider, link, .. } => {
-            inv.target.public_key == provider && inv.target.link_name == link
-        }
-        RpcSubject::ProviderControl { .. } | RpcSubject::Other => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    let claimed = claims.wascap.as_ref().map(|w| w.target_url.clone()).unwrap_or_default();
-    Err(ClaimsError::TargetMismatch { claimed, computed: format!("the subject it was published on, {subject}") })
 }
 
 #[cfg(test)]
@@ -287,6 +211,8 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
+
+    use lattice_proto::chunk::CHUNK_THRESHOLD_BYTES;
 
     use super::*;
     use crate::forge::{Forge, Forgery};
@@ -513,11 +439,16 @@ pub(crate) mod tests {
         inv.msg.clear(); // the body went to the object store
         assert_eq!(inv.content_length, body.len() as u64);
         assert_eq!(kind(&classify(&subject_b(), &inv.encode(), NOW, &mut window(), &issuers())), "valid");
-        // A small body whose content_length was inflated is hashed as usual.
+        // A small body whose content_length was inflated is malformed (the one chunking
+        // rule, PROTOCOL.md §11.11), and so is an empty msg at or under the threshold.
         let mut small = f.genuine("id-d", b"abc", NOW);
         small.msg = b"abd".to_vec();
         small.content_length = CHUNK_THRESHOLD_BYTES as u64 + 10;
-        assert_eq!(kind(&classify(&subject_b(), &small.encode(), NOW, &mut window(), &issuers())), "hash_mismatch");
+        assert_eq!(kind(&classify(&subject_b(), &small.encode(), NOW, &mut window(), &issuers())), "malformed");
+        let mut emptied = f.genuine("id-e", b"abc", NOW);
+        emptied.msg.clear();
+        emptied.content_length = CHUNK_THRESHOLD_BYTES as u64;
+        assert_eq!(kind(&classify(&subject_b(), &emptied.encode(), NOW, &mut window(), &issuers())), "malformed");
     }
 
     /// A mixed stream: the batch gives exactly the sequential verdicts.

@@ -32,8 +32,8 @@ use async_nats::{Event, Message, Subscriber};
 use bytes::Bytes;
 use futures::stream::SelectAll;
 use futures::{FutureExt, StreamExt};
-use lattice_proto::claims::ClaimsError;
 use lattice_proto::replay::{DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_SECS, ReplayWindow};
+use lattice_proto::verify::Rejection;
 use lattice_proto::{ClusterKey, Invocation, LatticeName, TrustedIssuers, subject};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -354,7 +354,7 @@ impl MonitorHandle {
 /// One invocation for a worker.
 struct Job {
     subject: String,
-    decoded: Result<Invocation, ClaimsError>,
+    decoded: Result<Invocation, Rejection>,
 }
 
 /// Reads NATS, routes invocations to workers, pairs replies.

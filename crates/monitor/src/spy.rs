@@ -347,7 +347,7 @@ pub fn observe(
         Some(c) => match classify::classify_decoded(subject, Ok(inv), now, &mut c.replay, &c.issuers) {
             Verdict::Valid(call) => (call, Some(("valid".to_owned(), None))),
             Verdict::Invalid { call: Some(call), error } => {
-                (call, Some((error.kind().to_owned(), Some(classify::reason(&error)))))
+                (call, Some((error.kind().as_str().to_owned(), Some(classify::reason(&error)))))
             }
             // A decoded invocation always comes back with its call.
             Verdict::Invalid { call: None, .. } | Verdict::Control { .. } | Verdict::Unrouted => return None,

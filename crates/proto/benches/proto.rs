@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench -p lattice-proto --bench proto`
 
+#![allow(clippy::disallowed_methods, reason = "benchmarks the signature primitives lattice_proto::verify is built on")]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

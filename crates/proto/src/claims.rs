@@ -5,25 +5,27 @@
 //! `{exp?, jti, iat, iss, sub, nbf?, wascap: {target_url, origin_url, hash},
 //! wascap_revision: 3}`, a raw Ed25519 signature by the cluster key.
 //!
-//! Verification ([`TrustedIssuers::verify`]) is split into phases so that an I/O layer
-//! can batch the expensive one: [`TrustedIssuers::precheck`] (parse, issuer trusted —
+//! The phases below are the primitives of [`crate::verify`], the one place that calls
+//! them (clippy's `disallowed-methods` forbids calling them anywhere else). They are
+//! split so that the expensive one can be batched: [`TrustedIssuers::precheck`] (parse, issuer trusted —
 //! cheap, rejects unknown issuers without any crypto), [`SignedToken::verify_signature`]
-//! or [`verify_batch`] (Ed25519), then [`check_envelope`] and [`check_hash`] (time, URLs,
+//! or [`verify_batch`] (Ed25519), then [`check_envelope`] and [`check_hash_with`] (time, URLs,
 //! host id, id binding, body hash). Each failure is its own [`ClaimsError`] variant.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use data_encoding::BASE64URL_NOPAD;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::hash::{CallDigest, invocation_hash};
 use crate::invocation::{Invocation, SignContext};
+use crate::jwt::{self, JwtError};
 use crate::keys::{ClusterKey, ClusterSeed, HostKey};
+use crate::verify::{Rejection, RejectionKind};
 
-/// The base64url of `{"typ":"jwt","alg":"Ed25519"}`: the header of every wascap JWT.
-pub const HEADER_B64: &str = "eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0";
+pub use crate::jwt::HEADER_B64;
 
 /// The `wascap_revision` every 0.82-era sender writes.
 pub const WASCAP_REVISION: u32 = 3;
@@ -124,19 +126,24 @@ pub enum ClaimsError {
 impl ClaimsError {
     /// A short machine-readable name for the failure (the monitor's alert `kind`).
     pub fn kind(&self) -> &'static str {
+        self.rejection_kind().as_str()
+    }
+
+    /// The failure kind, typed.
+    pub fn rejection_kind(&self) -> RejectionKind {
         match self {
-            ClaimsError::Malformed(_) | ClaimsError::MissingWascap => "malformed",
-            ClaimsError::UnknownIssuer { .. } => "unknown_issuer",
-            ClaimsError::BadSignature { .. } => "bad_signature",
-            ClaimsError::Expired { .. } => "expired",
-            ClaimsError::NotYetValid { .. } => "not_yet_valid",
-            ClaimsError::Stale { .. } => "stale",
-            ClaimsError::TargetMismatch { .. } => "target_mismatch",
-            ClaimsError::OriginMismatch { .. } => "origin_mismatch",
-            ClaimsError::HashMismatch { .. } => "hash_mismatch",
-            ClaimsError::BadHostId { .. } => "bad_host_id",
-            ClaimsError::IdMismatch { .. } => "id_mismatch",
-            ClaimsError::Replayed { .. } => "replayed",
+            ClaimsError::Malformed(_) | ClaimsError::MissingWascap => RejectionKind::Malformed,
+            ClaimsError::UnknownIssuer { .. } => RejectionKind::UnknownIssuer,
+            ClaimsError::BadSignature { .. } => RejectionKind::BadSignature,
+            ClaimsError::Expired { .. } => RejectionKind::Expired,
+            ClaimsError::NotYetValid { .. } => RejectionKind::NotYetValid,
+            ClaimsError::Stale { .. } => RejectionKind::Stale,
+            ClaimsError::TargetMismatch { .. } => RejectionKind::TargetMismatch,
+            ClaimsError::OriginMismatch { .. } => RejectionKind::OriginMismatch,
+            ClaimsError::HashMismatch { .. } => RejectionKind::HashMismatch,
+            ClaimsError::BadHostId { .. } => RejectionKind::BadHostId,
+            ClaimsError::IdMismatch { .. } => RejectionKind::IdMismatch,
+            ClaimsError::Replayed { .. } => RejectionKind::Replayed,
         }
     }
 }
@@ -211,62 +218,18 @@ pub(crate) fn encode(seed: &ClusterSeed, ctx: &SignContext<'_>, digest: CallDige
         wascap: WascapOut { target_url: &digest.target_url, origin_url: &digest.origin_url, hash: &digest.hash },
         wascap_revision: WASCAP_REVISION,
     };
-    // Serialising plain strings and integers to JSON cannot fail.
-    let json = serde_json::to_vec(&claims).unwrap_or_default();
-    let mut token = String::with_capacity(HEADER_B64.len() + json.len() * 4 / 3 + 100);
-    token.push_str(HEADER_B64);
-    token.push('.');
-    BASE64URL_NOPAD.encode_append(&json, &mut token);
-    let sig = seed.sign(token.as_bytes());
-    token.push('.');
-    BASE64URL_NOPAD.encode_append(&sig, &mut token);
-    token
+    // Serialising plain strings and integers to JSON cannot fail, nor can a seed sign.
+    jwt::encode(&claims, |input| Ok::<_, std::convert::Infallible>(seed.sign(input).to_vec())).unwrap_or_default()
 }
 
-fn b64(segment: &str, what: &str) -> Result<Vec<u8>, ClaimsError> {
-    BASE64URL_NOPAD
-        .decode(segment.as_bytes())
-        .map_err(|e| ClaimsError::Malformed(format!("{what} is not base64url: {e}")))
-}
-
-/// The three segments of a token, checked for shape.
-fn split(token: &str) -> Result<(&str, &str, &str), ClaimsError> {
-    let mut parts = token.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(c), Some(s), None) => Ok((h, c, s)),
-        _ => Err(ClaimsError::Malformed(format!(
-            "invalid token format, expected 3 segments, found {}",
-            token.split('.').count()
-        ))),
+impl From<JwtError> for ClaimsError {
+    fn from(e: JwtError) -> Self {
+        ClaimsError::Malformed(e.to_string())
     }
 }
 
-fn check_header(header: &str) -> Result<(), ClaimsError> {
-    if header == HEADER_B64 {
-        return Ok(());
-    }
-    #[derive(Deserialize)]
-    struct Header {
-        typ: Option<String>,
-        alg: Option<String>,
-    }
-    let h: Header = serde_json::from_slice(&b64(header, "header")?)
-        .map_err(|e| ClaimsError::Malformed(format!("header is not JSON: {e}")))?;
-    if h.alg.as_deref() != Some("Ed25519") {
-        return Err(ClaimsError::Malformed(format!(
-            "unsupported JWT algorithm {:?} (WASCAP only supports Ed25519)",
-            h.alg.unwrap_or_default()
-        )));
-    }
-    if h.typ.as_deref() != Some("jwt") {
-        return Err(ClaimsError::Malformed(format!("invalid JWT header type {:?}", h.typ.unwrap_or_default())));
-    }
-    Ok(())
-}
-
-fn parse_claims(segment: &str) -> Result<InvocationClaims, ClaimsError> {
-    let claims: InvocationClaims = serde_json::from_slice(&b64(segment, "claims")?)
-        .map_err(|e| ClaimsError::Malformed(format!("claims are not valid JSON: {e}")))?;
+fn parse_claims(segments: &jwt::Segments<'_>) -> Result<InvocationClaims, ClaimsError> {
+    let claims: InvocationClaims = segments.claims()?;
     if claims.iss.is_empty() {
         return Err(ClaimsError::Malformed("claims have no issuer (iss)".into()));
     }
@@ -278,9 +241,9 @@ fn parse_claims(segment: &str) -> Result<InvocationClaims, ClaimsError> {
 
 /// Decode a token's claims without checking anything but its shape.
 pub fn decode_unverified(token: &str) -> Result<InvocationClaims, ClaimsError> {
-    let (header, claims, _) = split(token)?;
-    check_header(header)?;
-    parse_claims(claims)
+    let segments = jwt::split(token)?;
+    segments.check_header()?;
+    parse_claims(&segments)
 }
 
 /// What a verifier checks beyond the signature.
@@ -336,7 +299,7 @@ impl SignedToken<'_> {
 pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
     match tokens {
         [] => true,
-        [one] => one.verify_signature().is_ok(),
+        [one] => one.key.verify(one.signed_input, &one.signature).is_ok(),
         many => {
             let items: Vec<crate::batch::Item<'_>> = many
                 .iter()
@@ -352,7 +315,8 @@ pub fn verify_batch(tokens: &[SignedToken<'_>]) -> bool {
 /// The Ed25519 keys are decoded once, here, not per call.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedIssuers {
-    keys: HashMap<String, VerifyingKey>,
+    // Shared: every server and verifier of a process holds the same set, cloned cheaply.
+    keys: Arc<HashMap<String, VerifyingKey>>,
 }
 
 impl TrustedIssuers {
@@ -367,7 +331,7 @@ impl TrustedIssuers {
                 keys.insert(k.as_str().to_owned(), vk);
             }
         }
-        Self { keys }
+        Self { keys: Arc::new(keys) }
     }
 
     /// Whether `issuer` is trusted.
@@ -394,31 +358,26 @@ impl TrustedIssuers {
 
     /// Phase 1: parse the token and check that its issuer is trusted. No crypto yet.
     pub fn precheck<'a>(&self, token: &'a str) -> Result<SignedToken<'a>, ClaimsError> {
-        let (header, claims_b64, sig_b64) = split(token)?;
-        check_header(header)?;
-        let claims = parse_claims(claims_b64)?;
+        let segments = jwt::split(token)?;
+        segments.check_header()?;
+        let claims = parse_claims(&segments)?;
         let key =
             *self.keys.get(&claims.iss).ok_or_else(|| ClaimsError::UnknownIssuer { issuer: claims.iss.clone() })?;
-        let sig = b64(sig_b64, "signature")?;
-        let sig: [u8; 64] = sig
-            .as_slice()
-            .try_into()
-            .map_err(|_| ClaimsError::Malformed(format!("signature is {} bytes, not 64", sig.len())))?;
-        // The signed input is everything before the last '.'.
-        let signed_input = &token.as_bytes()[..header.len() + 1 + claims_b64.len()];
+        let sig = segments.signature()?;
+        let signed_input = segments.signed_input();
         Ok(SignedToken { signed_input, signature: Signature::from_bytes(&sig), key, claims })
     }
 
-    /// Verify an invocation's claims as a receiver does (everything but replay):
-    /// shape, trusted issuer, signature, time, target and origin URLs, body hash,
-    /// host id, and that the id is the claims' subject.
+    /// Verify an invocation's claims as a receiver does (everything but replay and the
+    /// addressee): shape, trusted issuer, signature, time, target and origin URLs, body
+    /// hash, host id, and that the id is the claims' subject. The sequence is
+    /// [`crate::verify`]'s; this is its offline entry point over the inline `msg`.
     pub fn verify(&self, inv: &Invocation, opts: &VerifyOptions) -> Result<InvocationClaims, ClaimsError> {
-        let token = self.precheck(&inv.encoded_claims)?;
-        token.verify_signature()?;
-        let claims = token.into_claims();
-        let urls = check_envelope(&claims, inv, opts)?;
-        check_hash_with(&claims, &urls, &inv.operation, &inv.msg)?;
-        Ok(claims)
+        match crate::verify::verify_inline(self, inv, opts) {
+            Ok(claims) => Ok(claims),
+            Err(Rejection::Claims(e)) => Err(e),
+            Err(other) => Err(ClaimsError::Malformed(other.to_string())),
+        }
     }
 }
 
@@ -473,13 +432,7 @@ pub fn check_envelope(
 }
 
 /// Phase 3b: the hash over the full body (after de-chunking), always checked — also
-/// for an empty body (PROTOCOL.md §11.1).
-pub fn check_hash(claims: &InvocationClaims, inv: &Invocation, body: &[u8]) -> Result<(), ClaimsError> {
-    let urls = CallUrls { origin_url: inv.origin.url(), target_url: inv.target.target_url(&inv.operation) };
-    check_hash_with(claims, &urls, &inv.operation, body)
-}
-
-/// [`check_hash`] with URLs already computed by [`check_envelope`].
+/// for an empty body (PROTOCOL.md §11.1), with the URLs [`check_envelope`] computed.
 pub fn check_hash_with(
     claims: &InvocationClaims,
     urls: &CallUrls,
@@ -496,21 +449,22 @@ pub fn check_hash_with(
 
 #[cfg(test)]
 mod tests {
+    use data_encoding::BASE64URL_NOPAD;
+
     use super::*;
 
     #[test]
     fn split_counts_segments_like_wascap() {
-        let e = split("abc").unwrap_err();
+        let e = ClaimsError::from(jwt::split("abc").unwrap_err());
         assert_eq!(e, ClaimsError::Malformed("invalid token format, expected 3 segments, found 1".into()));
-        assert!(split("a.b.c.d").is_err());
-        assert!(split("a.b.c").is_ok());
     }
 
     #[test]
     fn header_must_be_wascap() {
-        let nats = BASE64URL_NOPAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
-        assert!(matches!(check_header(&nats), Err(ClaimsError::Malformed(_))));
-        let reordered = BASE64URL_NOPAD.encode(br#"{"alg":"Ed25519","typ":"jwt"}"#);
-        assert!(check_header(&reordered).is_ok());
+        let header = |h: &[u8]| format!("{}.e30.AA", BASE64URL_NOPAD.encode(h));
+        let nats = header(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+        assert!(jwt::split(&nats).unwrap().check_header().is_err());
+        let reordered = header(br#"{"alg":"Ed25519","typ":"jwt"}"#);
+        assert!(jwt::split(&reordered).unwrap().check_header().is_ok());
     }
 }

@@ -29,12 +29,14 @@ pub mod hash;
 pub mod health;
 pub mod host_data;
 pub mod invocation;
+pub mod jwt;
 pub mod keys;
 pub mod linkdef;
 pub mod names;
 pub mod replay;
 pub mod shutdown;
 pub mod subject;
+pub mod verify;
 mod witmap;
 
 pub use claims::{ClaimsError, InvocationClaims, TrustedIssuers, VerifyOptions};
@@ -47,4 +49,5 @@ pub use keys::{AccountKey, ActorKey, ClusterKey, ClusterSeed, HostKey, ProviderK
 pub use linkdef::LinkDefinition;
 pub use names::{LatticeName, LinkName};
 pub use subject::Subject;
+pub use verify::{Addressee, Checked, Rejection, RejectionKind, Verifier};
 pub use witmap::WitMap;

@@ -261,6 +261,17 @@ impl ReplayWindow {
         Ok(())
     }
 
+    /// Read-only: refuse `id` (issued at `iat`) as stale or already seen at `now`,
+    /// remembering nothing (the check before an object-store fetch, PROTOCOL.md §11.11).
+    /// Ids are kept per `iat` second, as [`ReplayWindow::check_and_record`] keeps them.
+    pub fn check(&self, id: &str, iat: u64, now: u64) -> Result<(), ClaimsError> {
+        self.check_age(iat, now)?;
+        if self.seconds.get(&iat).is_some_and(|s| s.contains(self.fingerprint(id))) {
+            return Err(ClaimsError::Replayed { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
     /// Accept `id` (issued at `iat`) at time `now` and remember it, or refuse it as
     /// stale or replayed. Call only for invocations whose claims verified.
     pub fn check_and_record(&mut self, id: &str, iat: u64, now: u64) -> Result<(), ClaimsError> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use lattice_proto::error::DecodeError;
 use lattice_proto::subject::TargetError;
+use lattice_proto::verify::RejectionKind;
 
 /// A boxed error from async-nats (its error types are many and generic).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -23,7 +24,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub const REJECTED_PREFIX: &str = "invocation rejected [";
 
 /// Format the `error` string of a rejection (see [`REJECTED_PREFIX`]).
-pub(crate) fn rejection_text(kind: &str, reason: &str) -> String {
+pub(crate) fn rejection_text(kind: RejectionKind, reason: &str) -> String {
     format!("{REJECTED_PREFIX}{kind}]: {reason}")
 }
 
@@ -64,7 +65,7 @@ pub enum RpcError {
     #[error("invocation rejected ({kind}): {reason}")]
     Rejected {
         /// The failure kind (`bad_signature`, `unknown_issuer`, `replayed`, …).
-        kind: String,
+        kind: RejectionKind,
         /// The receiver's explanation.
         reason: String,
     },
@@ -141,12 +142,14 @@ impl RpcError {
         RpcError::Nats { op, source: source.into() }
     }
 
-    /// Turn a response's `error` string into [`RpcError::Rejected`] or [`RpcError::Remote`].
+    /// Turn a response's `error` string into [`RpcError::Rejected`] (a known kind) or
+    /// [`RpcError::Remote`] (anything else, whole).
     pub(crate) fn from_remote(error: String) -> Self {
         if let Some(rest) = error.strip_prefix(REJECTED_PREFIX)
             && let Some((kind, reason)) = rest.split_once("]: ")
+            && let Some(kind) = RejectionKind::parse(kind)
         {
-            return RpcError::Rejected { kind: kind.to_owned(), reason: reason.to_owned() };
+            return RpcError::Rejected { kind, reason: reason.to_owned() };
         }
         RpcError::Remote(error)
     }
@@ -170,7 +173,7 @@ mod tests {
 
     #[test]
     fn rejection_round_trips() {
-        let text = rejection_text("bad_signature", "bad signature: nope: really");
+        let text = rejection_text(RejectionKind::BadSignature, "bad signature: nope: really");
         match RpcError::from_remote(text) {
             RpcError::Rejected { kind, reason } => {
                 assert_eq!(kind, "bad_signature");
@@ -179,5 +182,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(RpcError::from_remote("boom".into()), RpcError::Remote(e) if e == "boom"));
+        let unknown = format!("{REJECTED_PREFIX}no_such_kind]: x");
+        assert!(matches!(RpcError::from_remote(unknown.clone()), RpcError::Remote(e) if e == unknown));
     }
 }

@@ -48,6 +48,7 @@ pub use connect::{ConnState, ConnWatch, Nats, NatsAuth, NatsEvents, NatsOptions}
 pub use deadline::DEADLINE_HEADER;
 pub use error::{REJECTED_PREFIX, RpcError};
 pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};
+pub use lattice_proto::verify::RejectionKind;
 pub use metrics::{OperationStats, ServerMetrics, ServerStats};
 pub use micro::{MicroConfig, MicroService};
 pub use server::{RpcServer, RpcServerBuilder, ServerHandle};

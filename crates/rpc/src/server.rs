@@ -56,7 +56,8 @@ use crate::deadline::{self, Clock};
 use crate::error::{RpcError, rejection_text};
 use crate::handler::{Handler, HandlerError, Request};
 use crate::metrics::{ServerMetrics, ServerStats};
-use crate::verify::{Checked, Rejection, Served, Verifier};
+use crate::verify::{Served, ServerVerifier};
+use lattice_proto::verify::{Checked, Rejection, RejectionKind};
 
 /// The default bound on concurrently processed invocations per server.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -198,7 +199,7 @@ impl RpcServerBuilder {
             nats: self.nats,
             lattice: self.lattice,
             handler,
-            verifier: Verifier::new(self.issuers, self.served, self.clock, window_secs),
+            verifier: ServerVerifier::new(self.issuers, self.served, self.clock, window_secs),
             metrics: self.metrics.clone(),
             hard_stop: hard_stop.clone(),
             tracker: tracker.clone(),
@@ -322,7 +323,7 @@ struct Shared<H> {
     nats: async_nats::Client,
     lattice: LatticeName,
     handler: H,
-    verifier: Verifier,
+    verifier: ServerVerifier,
     chunks: ChunkStore,
     metrics: ServerMetrics,
     hard_stop: CancellationToken,
@@ -396,9 +397,11 @@ impl<H: Handler> Shared<H> {
             let inv = match Invocation::decode(&msg.payload) {
                 Ok(inv) => inv,
                 Err(e) => {
-                    self.metrics.rejected("malformed");
-                    tracing::warn!(subject = %msg.subject, bytes = msg.payload.len(), kind = "malformed", "invocation rejected: {e}");
-                    let text = rejection_text("malformed", &e.to_string());
+                    let rejection = Rejection::from(e);
+                    let kind = rejection.kind();
+                    self.metrics.rejected(kind.as_str());
+                    tracing::warn!(subject = %msg.subject, bytes = msg.payload.len(), kind = kind.as_str(), "invocation rejected: {rejection}");
+                    let text = rejection_text(kind, &rejection.to_string());
                     self.respond(msg.reply, InvocationResponse::failure(InvocationResponse::UNKNOWN_ID, text)).await;
                     continue;
                 }
@@ -453,9 +456,14 @@ impl<H: Handler> Shared<H> {
     }
 
     /// Fetch the body, finish the checks, run the handler, answer.
-    async fn complete(&self, mut call: Call, claims: Checked) {
+    async fn complete(&self, mut call: Call, checked: Checked) {
         let inv = &mut call.inv;
-        let body = if chunk::is_chunked(inv.content_length, inv.msg.len()) {
+        let body = if checked.is_chunked() {
+            // Read-only checks first: a replayed id costs no object-store round trip.
+            if let Err(rejection) = self.verifier.before_fetch(&checked) {
+                self.reject(call, rejection).await;
+                return;
+            }
             match self.chunks.take(&chunk::request_object(&inv.id), inv.content_length).await {
                 Ok(body) => body,
                 Err(e) => {
@@ -470,7 +478,7 @@ impl<H: Handler> Shared<H> {
         } else {
             std::mem::take(&mut inv.msg)
         };
-        if let Err(rejection) = self.verifier.finish(&claims, inv, &body) {
+        if let Err(rejection) = self.verifier.finish(checked, &body) {
             self.reject(call, rejection).await;
             return;
         }
@@ -574,19 +582,20 @@ impl<H: Handler> Shared<H> {
     }
 
     async fn reject(&self, call: Call, rejection: Rejection) {
-        self.metrics.rejected(rejection.kind);
+        let kind: RejectionKind = rejection.kind();
+        self.metrics.rejected(kind.as_str());
         let inv = &call.inv;
+        let reason = rejection.to_string();
         tracing::warn!(
-            kind = rejection.kind,
+            kind = kind.as_str(),
             subject = %call.subject,
             id = %inv.id,
             operation = %inv.operation,
             origin = %inv.origin.public_key,
             target = %inv.target.public_key,
-            "invocation rejected: {}",
-            rejection.reason
+            "invocation rejected: {reason}",
         );
-        let text = rejection_text(rejection.kind, &rejection.reason);
+        let text = rejection_text(kind, &reason);
         self.respond(call.reply, InvocationResponse::failure(inv.id.clone(), text)).await;
     }
 

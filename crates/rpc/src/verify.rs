@@ -1,26 +1,22 @@
-//! Verify-before-dispatch: the checks an invocation must pass before any handler runs.
+//! Verify-before-dispatch for one server: the served entity, the clock and the replay
+//! memory around [`lattice_proto::verify`], which holds the one verification sequence.
 //!
-//! Order (cheap first, crypto batched, the body last):
-//! 1. `Verifier::check_batch`, for all invocations that arrived together:
-//!    parse the JWT and check its issuer is trusted (no crypto), check the invocation is
-//!    addressed to the entity this server serves (PROTOCOL.md §11.6), verify every
-//!    signature in one Ed25519 batch (falling back to one by one to find a bad one), then
-//!    time claims, origin/target URLs, host id and `id` = `sub` (§11.9).
-//! 2. The caller fetches a chunked body from the object store — only now, after the
-//!    signature checked out, so forged invocations cost no object-store round trip.
-//! 3. `Verifier::finish`: the hash over the full body, always (§11.1), then the replay
-//!    window (§11.5), last, so that only invocations that passed every other check are
-//!    remembered: a forged copy can never make the genuine call look like a replay.
-//!
-//! Batch verification accepts exactly the signatures single verification accepts, except
-//! for deliberately malformed ones (small-order components) that only a holder of the
-//! cluster seed could produce; such a holder can sign anything anyway.
+//! Order (cheap first, crypto batched, the body last; see [`lattice_proto::verify`]):
+//! 1. [`ServerVerifier::check_batch`], for all invocations that arrived together: the
+//!    chunking rule, the JWT's issuer, the addressee (the entity this server serves,
+//!    PROTOCOL.md §11.6), one batched signature check, then the claims envelope.
+//! 2. [`ServerVerifier::before_fetch`], for a chunked body only: the read-only replay
+//!    lookup, before the object-store round trip (§11.11).
+//! 3. The caller fetches a chunked body, then [`ServerVerifier::finish`]: the hash over
+//!    the full body, always (§11.1), then the replay window (§11.5), which records the id.
 
 use std::sync::{Mutex, PoisonError};
 
-use lattice_proto::claims::{self, CallUrls, ClaimsError, InvocationClaims, TrustedIssuers, VerifyOptions};
 use lattice_proto::replay::{DEFAULT_MAX_ENTRIES, ReplayWindow};
-use lattice_proto::{ActorKey, Invocation, LatticeName, LinkName, ProviderKey, WasmCloudEntity, subject};
+use lattice_proto::verify::{Addressee, Body, Checked, Rejection, Verifier};
+use lattice_proto::{
+    ActorKey, Invocation, LatticeName, LinkName, ProviderKey, TrustedIssuers, WasmCloudEntity, subject,
+};
 
 use crate::deadline::Clock;
 
@@ -67,118 +63,56 @@ impl Served {
         }
     }
 
-    /// Whether `target` names this entity (key and link name; contract when known).
-    fn check_target(&self, target: &WasmCloudEntity) -> Result<(), Rejection> {
-        let ok = match self {
-            Served::Actor(key) => target.public_key == key.as_str() && target.link_name.is_empty(),
+    /// Who an invocation must be addressed to for this server to accept it.
+    pub fn addressee(&self) -> Addressee<'_> {
+        match self {
+            Served::Actor(key) => Addressee::Entity { key: key.as_str(), link: "", contract: None },
             Served::Provider { key, link, contract } => {
-                target.public_key == key.as_str()
-                    && target.link_name == link.as_str()
-                    && contract.as_ref().is_none_or(|c| *c == target.contract_id)
+                Addressee::Entity { key: key.as_str(), link: link.as_str(), contract: contract.as_deref() }
             }
-        };
-        if ok {
-            return Ok(());
         }
-        Err(Rejection {
-            kind: "target_mismatch",
-            reason: format!(
-                "target mismatch: the invocation targets {}, this server serves {}",
-                describe(target),
-                describe(&self.entity())
-            ),
-        })
     }
 }
 
-fn describe(e: &WasmCloudEntity) -> String {
-    if e.link_name.is_empty() && e.contract_id.is_empty() {
-        e.public_key.clone()
-    } else {
-        format!("{} (link '{}', contract '{}')", e.public_key, e.link_name, e.contract_id)
-    }
-}
-
-/// Why an invocation was refused before dispatch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Rejection {
-    /// The failure kind ([`ClaimsError::kind`] names, `target_mismatch`, `malformed`).
-    pub(crate) kind: &'static str,
-    /// A human explanation.
-    pub(crate) reason: String,
-}
-
-impl From<ClaimsError> for Rejection {
-    fn from(e: ClaimsError) -> Self {
-        Rejection { kind: e.kind(), reason: e.to_string() }
-    }
-}
-
-/// An invocation whose claims passed phase 1: its claims and recomputed URLs.
-#[derive(Debug)]
-pub(crate) struct Checked {
-    claims: InvocationClaims,
-    urls: CallUrls,
-}
-
-/// The verification state of one server: trusted issuers, the served entity, the clock
-/// and the replay window.
-pub(crate) struct Verifier {
-    issuers: TrustedIssuers,
+/// The verification state of one server: the policy, the served entity, the clock and
+/// the replay window.
+pub(crate) struct ServerVerifier {
+    verifier: Verifier,
     served: Served,
     clock: Clock,
-    window_secs: Option<u64>,
     replay: Option<Mutex<ReplayWindow>>,
 }
 
-impl Verifier {
+impl ServerVerifier {
     pub(crate) fn new(issuers: TrustedIssuers, served: Served, clock: Clock, window_secs: Option<u64>) -> Self {
         let replay = window_secs.map(|w| Mutex::new(ReplayWindow::new(w, DEFAULT_MAX_ENTRIES)));
-        Self { issuers, served, clock, window_secs, replay }
+        Self { verifier: Verifier::new(issuers, window_secs), served, clock, replay }
     }
 
-    /// Phase 1 for invocations that arrived together: everything but the body hash and
-    /// the replay window. One verdict per invocation, in order.
+    /// Step 1 for invocations that arrived together. One verdict per invocation, in order.
     pub(crate) fn check_batch(&self, invs: &[&Invocation]) -> Vec<Result<Checked, Rejection>> {
-        let opts = VerifyOptions { now: (self.clock)(), max_age: self.window_secs };
-        let mut verdicts: Vec<Option<Result<Checked, Rejection>>> = invs.iter().map(|_| None).collect();
-        let mut tokens = Vec::with_capacity(invs.len());
-        let mut which = Vec::with_capacity(invs.len());
-        for (i, inv) in invs.iter().enumerate() {
-            let token = self.issuers.precheck(&inv.encoded_claims).map_err(Rejection::from);
-            match token.and_then(|t| self.served.check_target(&inv.target).map(|()| t)) {
-                Ok(t) => {
-                    tokens.push(t);
-                    which.push(i);
-                }
-                Err(r) => verdicts[i] = Some(Err(r)),
-            }
-        }
-        let all_good = claims::verify_batch(&tokens);
-        for (token, i) in tokens.into_iter().zip(which) {
-            if !all_good && let Err(e) = token.verify_signature() {
-                verdicts[i] = Some(Err(e.into()));
-                continue;
-            }
-            let claims = token.into_claims();
-            verdicts[i] = Some(match claims::check_envelope(&claims, invs[i], &opts) {
-                Ok(urls) => Ok(Checked { claims, urls }),
-                Err(e) => Err(e.into()),
-            });
-        }
-        verdicts
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| Err(Rejection { kind: "malformed", reason: "not verified".into() })))
-            .collect()
+        let to = self.served.addressee();
+        let items: Vec<(&Invocation, Addressee<'_>)> = invs.iter().map(|inv| (*inv, to)).collect();
+        self.verifier.check_batch(&items, (self.clock)())
     }
 
-    /// Phase 3: the hash over the full `body`, then the replay window (which records the id).
-    pub(crate) fn finish(&self, checked: &Checked, inv: &Invocation, body: &[u8]) -> Result<(), Rejection> {
-        claims::check_hash_with(&checked.claims, &checked.urls, &inv.operation, body)?;
-        if let Some(replay) = &self.replay {
-            let now = (self.clock)();
-            replay.lock().unwrap_or_else(PoisonError::into_inner).check_and_record(&inv.id, checked.claims.iat, now)?;
+    /// Step 2, before fetching a chunked body: the read-only replay lookup.
+    pub(crate) fn before_fetch(&self, checked: &Checked) -> Result<(), Rejection> {
+        match &self.replay {
+            Some(replay) => checked.replay_seen(&replay.lock().unwrap_or_else(PoisonError::into_inner), (self.clock)()),
+            None => Ok(()),
         }
+    }
+
+    /// Step 3: the hash over the full `body`, then the replay window (which records the id).
+    pub(crate) fn finish(&self, checked: Checked, body: &[u8]) -> Result<(), Rejection> {
+        // The hash outside the lock; only the window's update inside it.
+        let hashed = checked.check_body(Body::Full(body))?;
+        let now = (self.clock)();
+        match &self.replay {
+            Some(replay) => hashed.record(Some(&mut replay.lock().unwrap_or_else(PoisonError::into_inner)), now)?,
+            None => hashed.record(None, now)?,
+        };
         Ok(())
     }
 }

@@ -683,7 +683,7 @@ mod tests {
                 std::time::SystemTime::UNIX_EPOCH,
                 "s",
                 None,
-                &lattice_proto::ClaimsError::Malformed("x".into()),
+                &lattice_proto::verify::Rejection::Claims(lattice_proto::ClaimsError::Malformed("x".into())),
             );
             m.apply(Input::Alert(a), t0, 0);
         }

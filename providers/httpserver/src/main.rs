@@ -10,7 +10,7 @@
 mod listener;
 mod provider;
 mod settings;
-mod wire;
+use lattice_httpserver::wire;
 
 use std::process::ExitCode;
 

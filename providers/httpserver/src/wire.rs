@@ -10,44 +10,44 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// The operation the provider invokes on the linked actor.
-pub(crate) const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
+pub const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
 
 /// An HTTP request as the actor sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRequest {
+pub struct HttpRequest {
     /// The method, upper-case (`GET`).
-    pub(crate) method: String,
+    pub method: String,
     /// The full path (`/a/b`).
-    pub(crate) path: String,
+    pub path: String,
     /// The raw query, without `?` ("" when none).
-    pub(crate) query_string: String,
+    pub query_string: String,
     /// Header names (lower-case) to their values (ASCII values only, as 0.82).
-    pub(crate) header: HashMap<String, Vec<String>>,
+    pub header: HashMap<String, Vec<String>>,
     /// The body.
     #[serde(with = "serde_bytes")]
-    pub(crate) body: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 /// The actor's answer. `header` and `body` may be absent (Lattice is lenient); a missing
 /// `statusCode` reads as 0 and becomes a 500, as in 0.82.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpResponse {
+pub struct HttpResponse {
     /// The HTTP status.
     #[serde(default)]
-    pub(crate) status_code: u16,
+    pub status_code: u16,
     /// Response headers.
     #[serde(default)]
-    pub(crate) header: HashMap<String, Vec<String>>,
+    pub header: HashMap<String, Vec<String>>,
     /// The body.
     #[serde(default, with = "serde_bytes")]
-    pub(crate) body: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 impl HttpRequest {
     /// Encode as the 0.82 provider does (a 5-entry map).
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         // Writing into a Vec cannot fail and every field is serialisable.
         rmp_serde::to_vec_named(self).unwrap_or_default()
     }
@@ -55,7 +55,7 @@ impl HttpRequest {
 
 impl HttpResponse {
     /// Decode the actor's answer.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, rmp_serde::decode::Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, rmp_serde::decode::Error> {
         rmp_serde::from_slice(bytes)
     }
 }

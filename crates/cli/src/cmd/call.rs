@@ -31,8 +31,9 @@ use lattice_proto::{ActorKey, ClusterSeed, HostKey, LinkName, ProviderKey, WasmC
 use lattice_rpc::{RpcClient, RpcError};
 use nkeys::KeyPair;
 
-use crate::cmd::get::{Out, connect, note};
-use crate::cmd::monitor::{NatsArgs, runtime};
+use crate::common::nats::{NatsArgs, connect};
+use crate::common::output::{Out, note};
+use crate::common::runtime::runtime;
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice call`.
@@ -264,49 +265,27 @@ fn print_http_reply(
 }
 
 /// The `wasmcloud:httpserver` payloads (HOST.md §5): msgpack maps with camelCase keys and
-/// `bin` bodies, as the 0.82 HTTP server provider sends and reads them.
+/// `bin` bodies, as the 0.82 HTTP server provider sends and reads them (the provider's
+/// own wire types, [`lattice_httpserver::wire`]).
 mod http {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct HttpRequest {
-        method: String,
-        path: String,
-        query_string: String,
-        header: BTreeMap<String, Vec<String>>,
-        #[serde(with = "serde_bytes")]
-        body: Vec<u8>,
-    }
-
-    /// An actor's `HttpResponse`.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub(super) struct HttpResponse {
-        #[serde(default)]
-        pub(super) status_code: u16,
-        #[serde(default, with = "serde_bytes")]
-        pub(super) body: Vec<u8>,
-    }
+    use lattice_httpserver::wire::HttpRequest;
+    pub(super) use lattice_httpserver::wire::HttpResponse;
 
     /// The request the HTTP server provider would send for `path` with `body`.
     pub(super) fn request(path: &str, body: Vec<u8>) -> Vec<u8> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let request = HttpRequest {
+        HttpRequest {
             method: if body.is_empty() { "GET" } else { "POST" }.to_owned(),
             path: path.to_owned(),
             query_string: query.to_owned(),
-            header: BTreeMap::new(),
+            header: Default::default(),
             body,
-        };
-        // Writing into a Vec cannot fail and every field is serialisable.
-        rmp_serde::to_vec_named(&request).unwrap_or_default()
+        }
+        .encode()
     }
 
     pub(super) fn response(bytes: &[u8]) -> Result<HttpResponse, rmp_serde::decode::Error> {
-        rmp_serde::from_slice(bytes)
+        HttpResponse::decode(bytes)
     }
 
     #[cfg(test)]

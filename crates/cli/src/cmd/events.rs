@@ -11,8 +11,9 @@ use futures::StreamExt;
 use lattice_control::CloudEvent;
 use serde_json::Value;
 
-use crate::cmd::get::{CtlArgs, note};
-use crate::cmd::monitor::{interrupted, runtime};
+use crate::common::ctl::CtlArgs;
+use crate::common::output::note;
+use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice events`.
@@ -51,7 +52,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
     runtime()?.block_on(async move {
         let client = args.ctl.client("lattice-events").await?;
-        let mut stream = client.events().await.map_err(crate::cmd::get::ctl_failure)?;
+        let mut stream = client.events().await.map_err(crate::common::ctl::ctl_failure)?;
         note(&format!("lattice events: listening on wasmbus.evt.{}.>", client.lattice()));
         let out = args.ctl.out();
         let stop = interrupted();

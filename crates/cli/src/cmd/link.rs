@@ -13,8 +13,9 @@
 
 use lattice_proto::{ActorKey, LinkDefinition, LinkName, ProviderKey};
 
-use crate::cmd::get::{CtlArgs, ctl_failure, parse_pairs, print_links};
-use crate::cmd::monitor::runtime;
+use crate::common::ctl::{CtlArgs, ctl_failure, print_links};
+use crate::common::parse::parse_pairs;
+use crate::common::runtime::runtime;
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice link`.

@@ -1,13 +1,8 @@
 //! One module per verb.
 
-pub(crate) mod artifact;
 pub(crate) mod bench;
-pub(crate) mod bench_actor;
-pub(crate) mod bench_http;
-pub(crate) mod bench_soak;
 pub(crate) mod call;
 pub(crate) mod claims;
-pub(crate) mod common;
 pub(crate) mod events;
 pub(crate) mod get;
 pub(crate) mod inspect;
@@ -19,7 +14,6 @@ pub(crate) mod nats_roles;
 pub(crate) mod par;
 pub(crate) mod pull;
 pub(crate) mod push;
-pub(crate) mod registry;
 pub(crate) mod scale;
 pub(crate) mod spy;
 pub(crate) mod start;

@@ -15,108 +15,15 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use lattice_monitor::{Monitor, MonitorHandle, Report};
-use lattice_proto::{ClusterKey, LatticeName};
+use lattice_proto::LatticeName;
 
+use crate::common::nats::NatsArgs;
+use crate::common::parse::parse_issuers;
+use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
-
-/// The NATS flags every verb that talks to NATS takes (CONVENTIONS.md).
-#[derive(clap::Args, Debug)]
-pub(crate) struct NatsArgs {
-    /// The NATS server.
-    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222", env = "LATTICE_NATS_URL")]
-    pub(crate) nats_url: String,
-    /// The lattice.
-    #[arg(long, value_name = "NAME", default_value = "default", env = "LATTICE_NAME")]
-    pub(crate) lattice: String,
-    /// NATS credentials file.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) creds: Option<PathBuf>,
-    /// File holding the NATS user nkey seed (`SU…`) to log in with, e.g. a role's seed
-    /// from `lattice nats-config`.
-    #[arg(long, value_name = "FILE", env = "LATTICE_NKEY_SEED_FILE", conflicts_with = "creds")]
-    pub(crate) nkey_seed_file: Option<PathBuf>,
-}
-
-impl NatsArgs {
-    /// How to log in: `--creds` or `--nkey-seed-file` (exit 2 for a bad seed file, 3 when
-    /// it cannot be read).
-    pub(crate) fn auth(&self) -> Result<lattice_rpc::NatsAuth, Failure> {
-        nats_auth(self.creds.as_deref(), self.nkey_seed_file.as_deref())
-    }
-
-    /// Connect for watching (large subscription buffer, connection events), named `name`.
-    pub(crate) async fn watch(&self, name: &str) -> Result<(async_nats::Client, lattice_monitor::NatsEvents), Failure> {
-        Ok(lattice_monitor::nats::connect_with_auth(&self.nats_url, self.auth()?, name)
-            .await
-            .map_err(anyhow::Error::from)?)
-    }
-
-    /// The validated lattice name (exit 2 when invalid).
-    pub(crate) fn lattice(&self) -> Result<LatticeName, Failure> {
-        LatticeName::new(self.lattice.clone()).map_err(|e| Failure::bad_input(anyhow::anyhow!("--lattice: {e}")))
-    }
-}
-
-/// Read a NATS user nkey seed file (`SU…`; surrounding whitespace ignored).
-pub(crate) fn read_nkey_seed(path: &Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let seed = text.trim().to_owned();
-    match nkeys::KeyPair::from_seed(&seed) {
-        Ok(pair) if pair.key_pair_type() == nkeys::KeyPairType::User => Ok(seed),
-        Ok(_) => Err(Failure::bad_input(anyhow::anyhow!("{}: not a NATS user seed (SU…)", path.display()))),
-        Err(e) => Err(Failure::bad_input(anyhow::anyhow!("{}: not an nkey seed: {e}", path.display()))),
-    }
-}
-
-/// Log in with a credentials file or an nkey seed file (or neither).
-pub(crate) fn nats_auth(creds: Option<&Path>, nkey_seed_file: Option<&Path>) -> Result<lattice_rpc::NatsAuth, Failure> {
-    Ok(match (creds, nkey_seed_file) {
-        (Some(path), _) => lattice_rpc::NatsAuth::CredsFile(path.to_path_buf()),
-        (None, Some(path)) => lattice_rpc::NatsAuth::NkeySeed(read_nkey_seed(path)?),
-        (None, None) => lattice_rpc::NatsAuth::None,
-    })
-}
-
-/// Parse `--issuer` values (exit 2 when one is not a cluster public key).
-pub(crate) fn parse_issuers(values: &[String]) -> Result<Vec<ClusterKey>, Failure> {
-    values
-        .iter()
-        .map(|k| ClusterKey::parse(k.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::bad_input(anyhow::anyhow!("--issuer: {e}")))
-}
-
-/// A multi-threaded runtime for a NATS verb.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?)
-}
-
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-pub(crate) async fn interrupted() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
 
 /// Arguments of `lattice monitor`.
 #[derive(clap::Args, Debug)]

@@ -20,7 +20,7 @@ use lattice_host::provider::archive::{self, ArchiveContents, ProviderClaims, Pro
 use nkeys::KeyPairType;
 use serde_json::json;
 
-use crate::cmd::common::{SigningKeys, default_output, print_validity, read_file, unix_now, version_text};
+use crate::common::signing::{SigningKeys, default_output, print_validity, read_file, unix_now, version_text};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice par`.

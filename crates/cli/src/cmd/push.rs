@@ -16,10 +16,10 @@ use anyhow::anyhow;
 use lattice_oci::OciRef;
 use serde_json::json;
 
-use crate::cmd::artifact;
-use crate::cmd::common::{read_file, unix_now};
-use crate::cmd::monitor::runtime;
-use crate::cmd::registry::{ClientRegistryArgs, oci_failure};
+use crate::common::artifact;
+use crate::common::registry::{ClientRegistryArgs, oci_failure};
+use crate::common::runtime::runtime;
+use crate::common::signing::{read_file, unix_now};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice push`.

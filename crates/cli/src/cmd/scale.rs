@@ -11,9 +11,10 @@ use lattice_control::LatticeEvent;
 use lattice_control::types::HostInventory;
 use lattice_proto::{ActorKey, HostKey};
 
-use crate::cmd::get::{CtlArgs, ctl_failure, find_hosts, parse_host, parse_pairs};
-use crate::cmd::monitor::runtime;
-use crate::cmd::start::{Verdict, Waiter};
+use crate::common::ctl::{CtlArgs, ctl_failure, find_hosts};
+use crate::common::parse::{parse_host, parse_pairs};
+use crate::common::runtime::runtime;
+use crate::common::wait::{Verdict, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice scale`.

@@ -13,7 +13,9 @@ use std::io::Write;
 use lattice_monitor::Spy;
 use lattice_monitor::spy::SpyTarget;
 
-use crate::cmd::monitor::{NatsArgs, interrupted, parse_issuers, runtime};
+use crate::common::nats::NatsArgs;
+use crate::common::parse::parse_issuers;
+use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice spy`.

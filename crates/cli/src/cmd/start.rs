@@ -23,18 +23,20 @@
 //! ([`local_ref`]) that `stop` and `scale` share.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use futures::StreamExt;
 use lattice_control::types::AnnotationMap;
-use lattice_control::{CloudEvent, ControlError, CtlClient, EventStream, LatticeEvent};
+use lattice_control::{ControlError, CtlClient, LatticeEvent};
 use lattice_host::provider::archive::{self, ProviderClaims, ProviderMetadata};
 use lattice_host::state_dir::{StateDir, sha256_hex};
 use lattice_proto::{HostKey, LinkName};
 
-use crate::cmd::get::{CtlArgs, ctl_failure, note, parse_host, parse_pairs};
-use crate::cmd::monitor::runtime;
+use crate::common::ctl::{CtlArgs, ctl_failure};
+use crate::common::output::note;
+use crate::common::parse::{local_ref, parse_host, parse_pairs};
+use crate::common::runtime::runtime;
+use crate::common::wait::{Verdict, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice start`.
@@ -129,19 +131,6 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
 }
 
-/// A reference as a host resolves it: a plain path becomes an absolute `file://` URL
-/// (exit 2 if the file is missing); OCI references (`host[:port]/repo:tag`, `oci://…`) and
-/// URLs pass through (a host refuses what it cannot fetch).
-pub(crate) fn local_ref(reference: &str) -> Result<String, Failure> {
-    if reference.contains("://") || reference.starts_with("oci:") || lattice_oci::is_oci_reference(reference) {
-        return Ok(reference.to_owned());
-    }
-    let path = Path::new(reference);
-    let abs =
-        std::fs::canonicalize(path).map_err(|e| Failure::bad_input(anyhow::anyhow!("{}: {e}", path.display())))?;
-    Ok(format!("file://{}", abs.display()))
-}
-
 fn file_path(reference: &str) -> Option<PathBuf> {
     reference.strip_prefix("file://").map(PathBuf::from)
 }
@@ -184,68 +173,6 @@ fn pack_executable(path: &Path, contract: &str, name: Option<&str>, vendor: &str
         out.display()
     ));
     Ok(format!("file://{}", out.display()))
-}
-
-/// Waits for the event that reports how a command ended.
-pub(crate) struct Waiter {
-    stream: Option<EventStream>,
-    wait: Duration,
-}
-
-/// What a waited-for event says.
-pub(crate) enum Verdict<T> {
-    /// Not the event we wait for.
-    Skip,
-    /// It worked.
-    Done(T),
-    /// It failed, with the host's reason.
-    Failed(String),
-}
-
-impl Waiter {
-    /// Subscribe to the lattice's events now (before the command is sent), unless `no_wait`.
-    pub(crate) async fn new(client: &CtlClient, no_wait: bool, wait_ms: u64) -> Result<Self, Failure> {
-        let stream = if no_wait { None } else { Some(client.events().await.map_err(ctl_failure)?) };
-        Ok(Self { stream, wait: Duration::from_millis(wait_ms.max(1)) })
-    }
-
-    /// Whether this waiter waits at all.
-    pub(crate) fn waits(&self) -> bool {
-        self.stream.is_some()
-    }
-
-    /// Wait for the first event `judge` decides on; `None` when not waiting. A failure
-    /// verdict exits 1; no verdict in time exits 3 (the host may still finish).
-    pub(crate) async fn until<T>(
-        &mut self,
-        what: &str,
-        mut judge: impl FnMut(&CloudEvent, &LatticeEvent) -> Verdict<T>,
-    ) -> Result<Option<T>, Failure> {
-        let Some(stream) = self.stream.as_mut() else { return Ok(None) };
-        note(&format!("waiting for {what}…"));
-        let deadline = tokio::time::Instant::now() + self.wait;
-        loop {
-            let item = match tokio::time::timeout_at(deadline, stream.next()).await {
-                Ok(Some(item)) => item,
-                Ok(None) => return Err(anyhow::anyhow!("the event subscription ended while waiting for {what}").into()),
-                Err(_) => {
-                    return Err(anyhow::anyhow!(
-                        "timed out after {:?} waiting for {what} (the host accepted the command and may still finish; \
-                         see `lattice events`)",
-                        self.wait
-                    )
-                    .into());
-                }
-            };
-            let Ok(envelope) = item else { continue };
-            let Ok(event) = envelope.event() else { continue };
-            match judge(&envelope, &event) {
-                Verdict::Skip => {}
-                Verdict::Done(t) => return Ok(Some(t)),
-                Verdict::Failed(reason) => return Err(Failure::no(anyhow::anyhow!("{what} failed: {reason}"))),
-            }
-        }
-    }
 }
 
 /// The host to act on: `--host`, or the winner of an auction.

@@ -16,9 +16,11 @@ use lattice_control::LatticeEvent;
 use lattice_control::types::HostInventory;
 use lattice_proto::{HostKey, LinkName};
 
-use crate::cmd::get::{CtlArgs, ctl_failure, find_hosts, note, parse_host, parse_pairs};
-use crate::cmd::monitor::runtime;
-use crate::cmd::start::{Verdict, Waiter, local_ref};
+use crate::common::ctl::{CtlArgs, ctl_failure, find_hosts};
+use crate::common::output::note;
+use crate::common::parse::{local_ref, parse_host, parse_pairs};
+use crate::common::runtime::runtime;
+use crate::common::wait::{Verdict, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice stop`.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use lattice_ui::{Ui, UiConfig, UiError};
 
-use crate::cmd::monitor::{NatsArgs, interrupted, parse_issuers, runtime};
+use crate::common::nats::NatsArgs;
+use crate::common::parse::parse_issuers;
+use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice ui`.

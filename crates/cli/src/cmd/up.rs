@@ -28,6 +28,9 @@ use lattice_host::{Credentials, Host, HostBuilder, NativeClaims, ProviderSpec};
 use lattice_proto::{ClusterKey, LatticeName, LinkDefinition, LinkName};
 use nkeys::{KeyPair, KeyPairType};
 
+use crate::common::exe::find_executable;
+use crate::common::nats::connect_url;
+use crate::common::nats_server::NatsServer;
 use crate::exit::{Failure, Outcome};
 
 /// The demo manifest and the actor it signs at start, built into the binary so that
@@ -151,7 +154,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
-    registry: crate::cmd::registry::HostRegistryArgs,
+    registry: crate::common::registry::HostRegistryArgs,
 }
 
 /// Whether progress lines are JSON log events (set once, by `run`).
@@ -255,7 +258,7 @@ fn local_port(url: &str) -> Option<u16> {
 /// Start the demo's nats-server on `port` if it is free (so every verb finds it at the URL
 /// it was given, by default `nats://127.0.0.1:4222`), else on a free port. Returns the
 /// server and whether it got the port asked for.
-async fn start_demo_nats(port: Option<u16>) -> Result<(lattice_test_support::NatsServer, bool), Failure> {
+async fn start_demo_nats(port: Option<u16>) -> Result<(NatsServer, bool), Failure> {
     if let Some(port) = port {
         // A probe, not a reservation: if someone takes the port meanwhile, nats-server fails
         // to listen and the free-port fallback below runs.
@@ -267,44 +270,14 @@ async fn start_demo_nats(port: Option<u16>) -> Result<(lattice_test_support::Nat
     Ok((start_nats(None).await?, false))
 }
 
-/// Start a nats-server with JetStream for the demo (it lives as long as the returned value),
-/// on `port` or a free one.
-async fn start_nats(port: Option<u16>) -> Result<lattice_test_support::NatsServer, Failure> {
-    tokio::task::spawn_blocking(move || {
-        let start = move || match port {
-            // Later flags win: this `-p` replaces the helper's free-port `-p -1`.
-            Some(p) => lattice_test_support::NatsServer::builder().arg("-p").arg(p.to_string()).start(),
-            None => lattice_test_support::NatsServer::start(),
-        };
-        std::panic::catch_unwind(start).map_err(|panic| {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            anyhow!(
-                "no NATS server is reachable and none could be started: {text} (scripts/ensure-nats.sh installs one)"
-            )
-        })
-    })
-    .await
-    .context("starting nats-server")?
-    .map_err(Failure::from)
-}
-
-async fn connect(
-    url: &str,
-    creds: Option<&Path>,
-    nkey_seed_file: Option<&Path>,
-    name: String,
-) -> Result<lattice_rpc::Nats, Failure> {
-    let nats = lattice_rpc::NatsOptions::new(url)
-        .auth(crate::cmd::monitor::nats_auth(creds, nkey_seed_file)?)
-        .name(name)
-        .connect()
+/// Start a nats-server with JetStream for the demo (it lives as long as the returned
+/// value; its store a temp dir), on `port` or, with `None`, one it picks.
+async fn start_nats(port: Option<u16>) -> Result<NatsServer, Failure> {
+    tokio::task::spawn_blocking(move || NatsServer::start_ephemeral(port.unwrap_or(0)))
         .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
-    Ok(nats)
+        .context("starting nats-server")?
+        .context("no NATS server is reachable and none could be started (scripts/ensure-nats.sh installs one)")
+        .map_err(Failure::from)
 }
 
 /// The NATS credentials providers get: --provider-nkey-seed-file, --provider-creds, else the
@@ -315,7 +288,7 @@ fn provider_credentials(args: &Args, rpc_creds: Option<&Path>) -> Result<Option<
         Credentials::parse_creds(&text).map_err(Failure::bad_input)
     };
     if let Some(path) = &args.provider_nkey_seed_file {
-        return Ok(Some(Credentials { jwt: String::new(), seed: crate::cmd::monitor::read_nkey_seed(path)? }));
+        return Ok(Some(Credentials { jwt: String::new(), seed: crate::common::nats::read_nkey_seed(path)? }));
     }
     if let Some(path) = &args.provider_creds {
         return creds_file(path).map(Some);
@@ -381,8 +354,8 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
     let rpc_creds = args.rpc_creds.as_deref().or(args.creds.as_deref());
     let ctl_creds = args.ctl_creds.as_deref().or(args.creds.as_deref());
     let nkey = args.nkey_seed_file.as_deref();
-    let rpc = connect(&rpc_url, rpc_creds, nkey, format!("lattice-host {host_key} rpc")).await?;
-    let ctl = connect(&ctl_url, ctl_creds, nkey, format!("lattice-host {host_key} ctl")).await?;
+    let rpc = connect_url(&rpc_url, rpc_creds, nkey, format!("lattice-host {host_key} rpc")).await?;
+    let ctl = connect_url(&ctl_url, ctl_creds, nkey, format!("lattice-host {host_key} ctl")).await?;
 
     let mut builder = HostBuilder::new()
         .lattice(lattice)
@@ -569,25 +542,6 @@ fn load_manifest(args: &Args) -> Result<Option<Manifest>, Failure> {
     Ok(Some(manifest))
 }
 
-/// Find a provider executable named without a directory: next to this executable, then on
-/// `PATH`.
-pub(crate) fn find_executable(name: &str) -> Result<PathBuf, Failure> {
-    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
-        return Ok(path.clone());
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
-        .unwrap_or_default();
-    on_path.ok_or_else(|| {
-        let beside = beside.map(|p| p.display().to_string()).unwrap_or_default();
-        Failure::from(anyhow!(
-            "cannot find the provider executable `{name}`: not at {beside} nor on PATH \
-             (build it with `cargo build -p {name}`)"
-        ))
-    })
-}
-
 /// Compile a WAT actor and sign it with a module key kept in the state directory (so its
 /// public key, and the links naming it, survive restarts) and a fresh account key.
 fn sign_wat(host: &Host, name: &str, path: &Path, caps: &[String], alias: Option<&String>) -> Result<Vec<u8>, Failure> {
@@ -610,7 +564,7 @@ fn refused(e: lattice_host::HostError) -> Failure {
     match e {
         lattice_host::HostError::ActorRefused { .. } => Failure::no(e),
         lattice_host::HostError::Reference { .. } | lattice_host::HostError::Manifest(_) => Failure::bad_input(e),
-        lattice_host::HostError::Oci(e) => crate::cmd::registry::oci_failure(e),
+        lattice_host::HostError::Oci(e) => crate::common::registry::oci_failure(e),
         other => Failure::from(anyhow::Error::from(other)),
     }
 }

@@ -9,9 +9,9 @@ mod keys;
 mod monitor;
 mod monitor_spy;
 mod nats_config;
-mod telemetry;
-mod sidedoors;
 mod oci;
+mod sidedoors;
+mod telemetry;
 mod up;
 
 use std::io::Write;

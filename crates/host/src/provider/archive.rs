@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use data_encoding::{BASE64URL_NOPAD, HEXUPPER};
-use lattice_proto::claims::HEADER_B64;
+use data_encoding::HEXUPPER;
+use lattice_proto::jwt::{self as envelope, JwtError};
 use nkeys::{KeyPair, KeyPairType};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -159,9 +159,9 @@ impl ArchiveContents {
 
     /// The claims as written, without checking the signature or the hashes.
     pub fn decode_claims(&self) -> Result<ProviderClaims, String> {
-        let body = self.jwt.split('.').nth(1).ok_or("malformed provider claims: a JWT has three segments")?;
-        let json = BASE64URL_NOPAD.decode(body.as_bytes()).map_err(|e| format!("malformed provider claims: {e}"))?;
-        serde_json::from_slice(&json).map_err(|e| format!("malformed provider claims: {e}"))
+        let segments =
+            envelope::split(&self.jwt).map_err(|_| "malformed provider claims: a JWT has three segments".to_owned())?;
+        segments.claims().map_err(|e| format!("malformed provider claims: {e}"))
     }
 
     /// Verify the claims (signature, issuer, subject, dates) and every executable against
@@ -192,20 +192,14 @@ fn check_target_hash(claims: &ProviderClaims, target: &str, binary: &[u8]) -> Re
 
 /// Decode and verify a provider claims JWT.
 pub fn verify_jwt(jwt: &str, now: u64) -> Result<ProviderClaims, String> {
-    let mut parts = jwt.split('.');
-    let (Some(header), Some(body), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err("malformed provider claims: a JWT has three segments".into());
-    };
-    let header_json =
-        BASE64URL_NOPAD.decode(header.as_bytes()).map_err(|e| format!("malformed provider claims header: {e}"))?;
-    let header_value: serde_json::Value =
-        serde_json::from_slice(&header_json).map_err(|e| format!("malformed provider claims header: {e}"))?;
-    if header_value.get("alg").and_then(|a| a.as_str()) != Some("Ed25519") {
-        return Err("provider claims are not signed with Ed25519".into());
-    }
-    let body_json = BASE64URL_NOPAD.decode(body.as_bytes()).map_err(|e| format!("malformed provider claims: {e}"))?;
-    let claims: ProviderClaims =
-        serde_json::from_slice(&body_json).map_err(|e| format!("malformed provider claims: {e}"))?;
+    // The one wascap envelope (lattice_proto::jwt): shape, header, claims, signature.
+    let segments =
+        envelope::split(jwt).map_err(|_| "malformed provider claims: a JWT has three segments".to_owned())?;
+    segments.check_header().map_err(|e| match e {
+        JwtError::Algorithm(_) => "provider claims are not signed with Ed25519".to_owned(),
+        other => format!("malformed provider claims header: {other}"),
+    })?;
+    let claims: ProviderClaims = segments.claims().map_err(|e| format!("malformed provider claims: {e}"))?;
     let issuer = KeyPair::from_public_key(&claims.iss).map_err(|e| format!("bad issuer '{}': {e}", claims.iss))?;
     if issuer.key_pair_type() != KeyPairType::Account {
         return Err(format!("bad issuer '{}': provider claims are issued by an account key (A…)", claims.iss));
@@ -214,12 +208,12 @@ pub fn verify_jwt(jwt: &str, now: u64) -> Result<ProviderClaims, String> {
         Ok(kp) if kp.key_pair_type() == KeyPairType::Service => {}
         _ => return Err(format!("bad subject '{}': not a provider key (V…)", claims.sub)),
     }
-    let sig =
-        BASE64URL_NOPAD.decode(sig.as_bytes()).map_err(|e| format!("malformed provider claims signature: {e}"))?;
-    let signed = &jwt[..header.len() + 1 + body.len()];
-    issuer
-        .verify(signed.as_bytes(), &sig)
-        .map_err(|_| format!("bad signature: the provider claims do not verify against issuer {}", claims.iss))?;
+    segments.verify_signature(&claims.iss).map_err(|e| match e {
+        JwtError::BadSignature => {
+            format!("bad signature: the provider claims do not verify against issuer {}", claims.iss)
+        }
+        other => format!("malformed provider claims signature: {other}"),
+    })?;
     if let Some(exp) = claims.exp
         && now > exp
     {
@@ -235,10 +229,7 @@ pub fn verify_jwt(jwt: &str, now: u64) -> Result<ProviderClaims, String> {
 
 /// Sign `claims` with the account key `issuer` (wascap's JWT layout).
 pub fn sign_jwt(claims: &ProviderClaims, issuer: &KeyPair) -> Result<String, String> {
-    let body = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
-    let signed = format!("{HEADER_B64}.{}", BASE64URL_NOPAD.encode(&body));
-    let sig = issuer.sign(signed.as_bytes()).map_err(|e| format!("cannot sign: {e}"))?;
-    Ok(format!("{signed}.{}", BASE64URL_NOPAD.encode(&sig)))
+    envelope::encode(claims, |input| issuer.sign(input)).map_err(|e| e.to_string())
 }
 
 /// Build a provider archive holding `binary` for `target` and `claims` (their `sub` is the
@@ -413,7 +404,8 @@ mod tests {
         let mut c = claims(&provider.public_key());
         c.iss = account.public_key();
         let jwt = sign_jwt(&c, &account).unwrap();
-        let forged = jwt.replace(&jwt[HEADER_B64.len() + 1..HEADER_B64.len() + 5], "AAAA");
+        let header = lattice_proto::jwt::HEADER_B64;
+        let forged = jwt.replace(&jwt[header.len() + 1..header.len() + 5], "AAAA");
         assert!(verify_jwt(&forged, 100).is_err());
         assert!(verify_jwt(&jwt, 100).is_ok());
         c.exp = Some(50);

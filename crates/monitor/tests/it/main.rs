@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap: a panic is the failure report")]
 
+mod same_verdict;
+
 use std::time::Duration;
 
 use lattice_monitor::{Monitor, Report, nats};

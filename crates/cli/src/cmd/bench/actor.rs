@@ -32,99 +32,39 @@
 //! told apart by the `host_id` metadata) between the start and the end of the cell —
 //! warm-up included —, the same numbers `nats micro stats` prints.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use lattice_proto::{ActorKey, ClusterSeed, HostKey, LatticeName, LinkName, ProviderKey, WasmCloudEntity};
 use lattice_rpc::{RpcClient, Served, micro};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::bench::{self, RunStats};
+use lattice_httpserver::wire::{HANDLE_REQUEST, HttpRequest, HttpResponse};
+
+use super::args::Args;
+use super::measure::{RunStats, measure_pair, round1};
+use super::setup::{HostProcess, Scratch, Setup};
 use crate::exit::{Failure, Outcome};
 
-/// The echo actor, built into the binary so the bench runs from anywhere.
-const ECHO_WAT: &str = include_str!("../../../../actors/echo.wat");
-
-/// The operation the HTTP server provider invokes.
-const HANDLE_REQUEST: &str = "HttpServer.HandleRequest";
-
-/// How long the host may take to start (compiling the actor included).
-const HOST_START_LIMIT: Duration = Duration::from_secs(120);
-
-/// How long the host may take to stop after SIGTERM before it is killed.
-const HOST_STOP_LIMIT: Duration = Duration::from_secs(15);
-
-/// Host log lines kept to explain a failure.
-const LOG_TAIL: usize = 40;
-
-/// The `--actor` flags of `lattice bench`.
-#[derive(clap::Args, Clone, Debug)]
-pub(crate) struct ActorArgs {
-    /// Benchmark signed `HttpServer.HandleRequest` calls to the echo wasm actor through a
-    /// `lattice up` host process (started by the bench), against raw NATS.
-    #[arg(long, group = "host_mode")]
-    pub(crate) actor: bool,
-    /// Benchmark HTTP end to end with `wrk`: the lattice-httpserver provider linked to the
-    /// echo actor on a `lattice up` host process, against a plain HTTP echo server.
-    #[arg(long, group = "host_mode", conflicts_with = "actor")]
-    pub(crate) http: bool,
-    /// With --actor or --http: the echo actor's max_instances on the host.
-    #[arg(long, default_value_t = 64, value_name = "N", requires = "host_mode")]
-    pub(crate) instances: u32,
-    /// With --actor: how many host processes serve the actor (one queue group); each
-    /// cell then reports every host's share of the calls.
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "actor", value_parser = clap::value_parser!(u32).range(1..=8))]
-    pub(crate) hosts: u32,
-    /// With --actor: the host's tokio worker threads (`TOKIO_WORKER_THREADS` of the host
-    /// process; default: one per CPU), for experiments.
-    #[arg(long, value_name = "N", hide = true)]
-    pub(crate) host_workers: Option<usize>,
-    /// `--soak SECS`: one long run sampling the host's memory (issue 17).
-    #[command(flatten)]
-    pub(crate) soak: super::bench_soak::SoakArgs,
-}
-
-/// The wasmcloud:httpserver request, as the 0.82 provider encodes it (HOST.md §5): a
-/// msgpack map keyed by camelCase names, the body as `bin`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpRequest<'a> {
-    method: &'a str,
-    path: &'a str,
-    query_string: &'a str,
-    header: BTreeMap<String, Vec<String>>,
-    #[serde(with = "serde_bytes")]
-    body: &'a [u8],
-}
-
-/// The actor's answer.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpResponse {
-    #[serde(default)]
-    status_code: u16,
-    #[serde(default, with = "serde_bytes")]
-    body: Vec<u8>,
-}
-
-/// The request msg carrying `body`, encoded as the provider does.
+/// The request msg carrying `body`, encoded as the provider does
+/// ([`lattice_httpserver::wire`]).
 fn http_request(body: &[u8]) -> Vec<u8> {
-    let request = HttpRequest { method: "POST", path: "/bench", query_string: "", header: BTreeMap::new(), body };
-    // Writing into a Vec cannot fail and every field is serialisable.
-    rmp_serde::to_vec_named(&request).unwrap_or_default()
+    HttpRequest {
+        method: "POST".into(),
+        path: "/bench".into(),
+        query_string: String::new(),
+        header: Default::default(),
+        body: body.to_vec(),
+    }
+    .encode()
 }
 
 /// Check the actor's reply to the request `msg`.
 fn check_reply(reply: &[u8], msg: &[u8]) -> Result<(), String> {
-    let response: HttpResponse = rmp_serde::from_slice(reply).map_err(|e| format!("not an HttpResponse: {e}"))?;
+    let response = HttpResponse::decode(reply).map_err(|e| format!("not an HttpResponse: {e}"))?;
     if response.status_code != 200 {
         return Err(format!("status {} instead of 200", response.status_code));
     }
@@ -135,7 +75,7 @@ fn check_reply(reply: &[u8], msg: &[u8]) -> Result<(), String> {
 }
 
 /// Run `lattice bench --actor`.
-pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
+pub(crate) fn run(args: &Args, lattice: LatticeName) -> Outcome {
     if args.actor.instances == 0 {
         return Err(Failure::bad_input(anyhow!("--instances must be >= 1")));
     }
@@ -144,188 +84,6 @@ pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
     match runtime.block_on(bench_actor(args, lattice, soak))? {
         Some(failed) => Err(Failure::no(anyhow!(failed))),
         None => Ok(()),
-    }
-}
-
-/// A scratch directory removed when dropped.
-pub(crate) struct Scratch(pub(crate) PathBuf);
-
-impl Scratch {
-    pub(crate) fn new() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("lattice-bench-{}", nuid::next()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        drop(std::fs::remove_dir_all(&self.0));
-    }
-}
-
-/// A `lattice up` host process started by a bench, and what it said.
-pub(crate) struct HostProcess {
-    child: Child,
-    lines: Receiver<String>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-}
-
-impl HostProcess {
-    /// Write the echo actor (`echo.wat`) and a manifest serving it with `instances` (plus
-    /// `more`, TOML appended as is) into `dir`; returns the manifest's path.
-    pub(crate) fn echo_manifest(dir: &Path, instances: u32, more: &str) -> anyhow::Result<PathBuf> {
-        std::fs::write(dir.join("echo.wat"), ECHO_WAT).context("writing echo.wat")?;
-        let manifest = format!(
-            "[[actors]]\nname = \"echo\"\nwat = \"echo.wat\"\ncaps = [\"wasmcloud:httpserver\"]\ninstances = {instances}\n{more}"
-        );
-        let manifest_path = dir.join("bench.toml");
-        std::fs::write(&manifest_path, manifest).context("writing the manifest")?;
-        Ok(manifest_path)
-    }
-
-    /// Start `lattice up --manifest manifest_path`, its state in `state`.
-    pub(crate) fn spawn(
-        manifest_path: &Path,
-        state: &Path,
-        url: &str,
-        creds: Option<&Path>,
-        lattice: &LatticeName,
-        seed: &ClusterSeed,
-        workers: Option<usize>,
-    ) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("locating the lattice executable")?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("up")
-            .arg("--nats-url")
-            .arg(url)
-            .arg("--lattice")
-            .arg(lattice.as_str())
-            .arg("--cluster-seed")
-            .arg(seed.seed())
-            .arg("--manifest")
-            .arg(manifest_path)
-            .arg("--state-dir")
-            .arg(state);
-        if let Some(creds) = creds {
-            cmd.arg("--creds").arg(creds);
-        }
-        if let Some(workers) = workers {
-            cmd.env("TOKIO_WORKER_THREADS", workers.to_string());
-        }
-        let mut child = cmd
-            .env_remove("LATTICE_HOST_SEED")
-            .env_remove("WASMCLOUD_HOST_SEED")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting `lattice up`")?;
-        let stderr = child.stderr.take().context("the host's stderr")?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL)));
-        let keep = tail.clone();
-        std::thread::Builder::new()
-            .name("bench-host-log".into())
-            .spawn(move || {
-                // Drain the pipe until the host exits, so it never blocks on a full pipe.
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("WARN") || line.contains("ERROR") {
-                        eprintln!("host: {line}");
-                    }
-                    {
-                        let mut tail = keep.lock().unwrap_or_else(PoisonError::into_inner);
-                        if tail.len() == LOG_TAIL {
-                            tail.pop_front();
-                        }
-                        tail.push_back(line.clone());
-                    }
-                    drop(tx.send(line));
-                }
-            })
-            .context("starting the host log reader")?;
-        Ok(Self { child, lines, tail })
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The host's last log lines, for an error message.
-    pub(crate) fn tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
-        tail.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
-    }
-
-    /// Wait for `lattice: host N… ready`; returns the echo actor's key (`actor echo is M…`)
-    /// and the host's.
-    pub(crate) fn wait_ready(&mut self) -> anyhow::Result<(ActorKey, HostKey)> {
-        let deadline = Instant::now() + HOST_START_LIMIT;
-        let mut actor = None;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(key) = line.split("lattice: actor echo is ").nth(1) {
-                        actor = Some(ActorKey::parse(key.trim()).context("the host's actor key")?);
-                    } else if let Some(host) =
-                        line.strip_prefix("lattice: host ").and_then(|rest| rest.trim_end().strip_suffix(" ready"))
-                    {
-                        let host = HostKey::parse(host.trim()).context("the host's key")?;
-                        let actor = actor.context("the host is ready but never said the echo actor's key")?;
-                        return Ok((actor, host));
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    bail!("the host was not ready after {} s; its log:\n{}", HOST_START_LIMIT.as_secs(), self.tail())
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                    bail!("the host exited ({status}) before it was ready; its log:\n{}", self.tail())
-                }
-            }
-        }
-    }
-
-    /// Whether the host process is still running.
-    pub(crate) fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGTERM, then wait (kill after [`HOST_STOP_LIMIT`]).
-    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
-        if !self.alive() {
-            bail!("the host had exited; its log:\n{}", self.tail());
-        }
-        // No `unsafe` (and no libc) here: the `kill` utility sends the signal.
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        let deadline = Instant::now() + if sent { HOST_STOP_LIMIT } else { Duration::ZERO };
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => bail!("the host stopped with {status}; its log:\n{}", self.tail()),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                _ => {
-                    drop(self.child.kill());
-                    drop(self.child.wait());
-                    bail!("the host did not stop within {} s of SIGTERM: killed", HOST_STOP_LIMIT.as_secs());
-                }
-            }
-        }
-    }
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        // Only reached with the child still running when the bench failed half-way.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            drop(self.child.kill());
-            drop(self.child.wait());
-        }
     }
 }
 
@@ -397,11 +155,11 @@ async fn served_calls(
 /// Run the cells (or the soak); `Some(why)` when calls failed (or the soak's memory was
 /// not flat).
 async fn bench_actor(
-    args: &bench::Args,
+    args: &Args,
     lattice: LatticeName,
     soak: Option<(Duration, Duration, Duration)>,
 ) -> anyhow::Result<Option<String>> {
-    let setup = bench::Setup::start(args)?;
+    let setup = Setup::start(args)?;
     let url = setup.url.clone();
     let connect = || setup.connect();
     let say = |line: String| setup.say(line);
@@ -480,7 +238,7 @@ async fn bench_actor(
                 check_reply(&reply, &msg)
             }
         };
-        let verdict = super::bench_soak::run(&setup, args.json, plan, payload, concurrency, &host_pids, call).await;
+        let verdict = super::soak::run(&setup, args.json, plan, payload, concurrency, &host_pids, call).await;
         responder.abort();
         for host in hosts {
             tokio::task::block_in_place(|| host.stop())?;
@@ -542,8 +300,7 @@ async fn bench_actor(
             // Raw and actor slices alternate, so both see the same background load; the
             // "broker" CPU bench.rs measures is the host processes' here (the raw slices'
             // share of it is not reported).
-            let (raw, actor_run) =
-                bench::measure_pair(concurrency, warmup, duration, &host_pids, raw_call, actor_call).await;
+            let (raw, actor_run) = measure_pair(concurrency, warmup, duration, &host_pids, raw_call, actor_call).await;
             let after = served_calls(&stats_client, &lattice, &actor, hosts.len()).await?;
             let shares: Vec<HostShare> = host_keys
                 .iter()
@@ -588,7 +345,7 @@ async fn bench_actor(
     Ok((errors > 0).then(|| format!("{errors} calls failed (see the cells above)")))
 }
 
-fn report(args: &bench::Args, cell: &Cell) {
+fn report(args: &Args, cell: &Cell) {
     let Cell { payload, concurrency, raw, actor, host_rss_mib, shares } = cell;
     let served: u64 = shares.iter().map(|s| s.calls).sum();
     let share = |calls: u64| if served > 0 { calls as f64 / served as f64 } else { 0.0 };
@@ -606,20 +363,20 @@ fn report(args: &bench::Args, cell: &Cell) {
             "raw_p99_us": raw.p99_us,
             "actor_p99_us": actor.p99_us,
             "errors": raw.errors + actor.errors,
-            "host_cpu_us_per_call": host_cpu.map(bench::round1),
-            "host_rss_mib": host_rss_mib.map(bench::round1),
+            "host_cpu_us_per_call": host_cpu.map(round1),
+            "host_rss_mib": host_rss_mib.map(round1),
             "instances": args.actor.instances,
             "raw_calls": raw.calls,
             "actor_calls": actor.calls,
             "raw_errors": raw.errors,
             "actor_errors": actor.errors,
-            "cpu_bench_us_per_call": bench::round1(actor.cpu_proc_us),
+            "cpu_bench_us_per_call": round1(actor.cpu_proc_us),
             "duration_s": args.duration,
             "hosts": shares.iter().map(|s| json!({
                 "host_id": s.host.as_str(),
                 "calls": s.calls,
                 "share": (share(s.calls) * 1000.0).round() / 1000.0,
-                "rss_mib": s.rss_mib.map(bench::round1),
+                "rss_mib": s.rss_mib.map(round1),
             })).collect::<Vec<_>>(),
         });
         println!("{line}");

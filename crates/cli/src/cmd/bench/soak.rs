@@ -2,7 +2,7 @@
 //! that the host's memory stays flat (issue 17).
 //!
 //! The same host process(es) and signed `HttpServer.HandleRequest` calls as the `--actor`
-//! cells ([`super::bench_actor`]), but one continuous run at the first `--payloads` size and
+//! cells ([`super::actor`]), but one continuous run at the first `--payloads` size and
 //! the first `--concurrency` value, no raw baseline. Every `--soak-interval` seconds it
 //! samples each host's resident memory (`VmRSS` of `/proc/{pid}/status`) and the calls and
 //! errors so far, and prints a line (a `{"soak_sample": …}` JSON line with `--json`). At the
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::bench::{self, Setup};
+use super::measure::round1;
+use super::setup::Setup;
 
 /// The largest growth after warm-up still called flat.
 pub(crate) const FLAT_TOLERANCE: f64 = 0.10;
@@ -173,11 +174,11 @@ where
             println!(
                 "{}",
                 json!({"soak_sample": {
-                    "t_s": bench::round1(sample.t),
+                    "t_s": round1(sample.t),
                     "calls": sample.calls,
                     "rps": rate.round() as u64,
                     "errors": sample.errors,
-                    "host_rss_mib": bench::round1(sample.rss_mib),
+                    "host_rss_mib": round1(sample.rss_mib),
                     "reference": is_reference,
                 }})
             );
@@ -219,10 +220,10 @@ where
                 "calls": total_calls,
                 "rps": rps.round() as u64,
                 "errors": total_errors,
-                "host_rss_reference_mib": bench::round1(reference_rss),
-                "host_rss_end_mib": bench::round1(end.rss_mib),
-                "host_rss_peak_mib": bench::round1(peak),
-                "growth_pct": bench::round1(growth),
+                "host_rss_reference_mib": round1(reference_rss),
+                "host_rss_end_mib": round1(end.rss_mib),
+                "host_rss_peak_mib": round1(peak),
+                "growth_pct": round1(growth),
                 "flat": flat,
             }})
         );

@@ -44,8 +44,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use super::bench::{self, cpu_ticks};
-use super::bench_actor::{HostProcess, Scratch};
+use super::args::Args;
+use super::measure::{cpu_ticks, round1};
+use super::setup::{HostProcess, Scratch, Setup};
 use crate::exit::{Failure, Outcome};
 
 /// How long the stack may take to answer its first request after the host is ready.
@@ -58,7 +59,7 @@ const MAX_WRK_THREADS: usize = 2;
 const TICK_US: f64 = 10_000.0;
 
 /// Run `lattice bench --http`.
-pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
+pub(crate) fn run(args: &Args, lattice: LatticeName) -> Outcome {
     if args.actor.instances == 0 {
         return Err(Failure::bad_input(anyhow!("--instances must be >= 1")));
     }
@@ -69,7 +70,7 @@ pub(crate) fn run(args: &bench::Args, lattice: LatticeName) -> Outcome {
     })?;
     // The provider the host will start, found the way `lattice up` finds it; named by its
     // full path in the manifest so the host runs exactly this one.
-    let provider = super::up::find_executable("lattice-httpserver")?;
+    let provider = crate::common::exe::find_executable("lattice-httpserver")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let errors = runtime.block_on(bench_http(args, lattice, &wrk, &provider))?;
     if errors > 0 {
@@ -221,11 +222,11 @@ fn ticks(pids: &[u32]) -> Option<u64> {
 /// CPU µs per request between two tick readings.
 fn per_request(before: Option<u64>, after: Option<u64>, requests: u64) -> Option<f64> {
     let used = after?.checked_sub(before?)?;
-    (requests > 0).then(|| bench::round1(used as f64 * TICK_US / requests as f64))
+    (requests > 0).then(|| round1(used as f64 * TICK_US / requests as f64))
 }
 
-async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path, provider: &Path) -> anyhow::Result<u64> {
-    let setup = bench::Setup::start(args)?;
+async fn bench_http(args: &Args, lattice: LatticeName, wrk: &Path, provider: &Path) -> anyhow::Result<u64> {
+    let setup = Setup::start(args)?;
     let url = setup.url.clone();
     let nats_pid = setup.broker_pid();
     let say = |line: String| setup.say(line);
@@ -350,7 +351,7 @@ async fn bench_http(args: &bench::Args, lattice: LatticeName, wrk: &Path, provid
 }
 
 fn report(
-    args: &bench::Args,
+    args: &Args,
     payload: usize,
     connections: usize,
     raw: &WrkSummary,
