@@ -24,7 +24,9 @@ run_tests() {
 }
 
 echo "== product workspace" >&2
-run_tests --workspace
+# `--workspace` builds every binary (lattice, lattice-httpserver, lattice-kv) before any
+# test runs: tests that run them as processes need not build them again.
+LATTICE_TEST_PREBUILT=1 run_tests --workspace
 echo "== interop suite (real wasmCloud 0.82-era crates)" >&2
 # The interop tests run the product binaries from target/debug (LATTICE_BIN_DIR overrides):
 # make sure all three exist even if no product test needed one of them.

@@ -184,7 +184,7 @@ async fn the_dashboard_shows_the_demo_lattice_live_in_chromium() {
         ],
         state.path(),
     );
-    let url = ui.wait_for("http://127.0.0.1:", START);
+    let url = ui.wait_for_start("http://127.0.0.1:", START);
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "stdout is the URL: {url:?}");
 
     let profile = tempfile::tempdir().unwrap();

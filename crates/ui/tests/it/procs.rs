@@ -22,9 +22,15 @@ pub(crate) fn target_dir() -> PathBuf {
 
 /// Build `lattice` and the two providers (a no-op when up to date): the test runs the
 /// product as a user would, and a `-p lattice-ui` test run must not use stale binaries.
+/// Under `scripts/test.sh` (`LATTICE_TEST_PREBUILT=1`) the workspace test run has just
+/// built all three, and a second `cargo build` with other features would relink them while
+/// other tests run them: it is skipped there.
 pub(crate) fn build_product() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if std::env::var_os("LATTICE_TEST_PREBUILT").is_some() {
+            return;
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(root).args(["build", "-p", "lattice", "-p", "lattice-httpserver", "-p", "lattice-kv"]);
@@ -83,13 +89,23 @@ impl Proc {
 
     /// The first line containing `needle`, waiting up to `timeout` for it.
     pub(crate) fn wait_for(&self, needle: &str, timeout: Duration) -> String {
-        if let Some(l) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+        self.wait_for_line(needle, timeout, |l| l.contains(needle))
+    }
+
+    /// The first line that starts with `prefix` (stdout and stderr lines arrive in either
+    /// order, so a stderr line that merely mentions it must not match).
+    pub(crate) fn wait_for_start(&self, prefix: &str, timeout: Duration) -> String {
+        self.wait_for_line(prefix, timeout, |l| l.starts_with(prefix))
+    }
+
+    fn wait_for_line(&self, needle: &str, timeout: Duration, matches: impl Fn(&str) -> bool) -> String {
+        if let Some(l) = self.log.lock().unwrap().iter().find(|l| matches(l)) {
             return l.clone();
         }
         let deadline = Instant::now() + timeout;
         loop {
             match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) if l.contains(needle) => return l,
+                Ok(l) if matches(&l) => return l,
                 Ok(_) => {}
                 Err(_) => {
                     panic!("no line with {needle:?} from {} in {timeout:?}; its output:\n{}", self.what, self.output())
