@@ -8,8 +8,8 @@
 mod archives;
 mod claims;
 mod control_client;
-mod oci;
 mod legacy_claims;
+mod oci;
 mod provider_sdk;
 mod support;
 mod transcript;

@@ -346,6 +346,7 @@ async fn lattice_httpserver_takes_what_a_0_82_host_sends() {
     }
     let mut calls = nc.subscribe(format!("wasmbus.rpc.default.{actor}")).await.unwrap();
     nc.flush().await.unwrap();
+    support::store_link_as_a_0_82_host(&nc, "default", &link).await;
     nc.publish(put["subject"].as_str().unwrap().to_owned(), rmp_serde::to_vec_named(&link).unwrap().into())
         .await
         .unwrap();
@@ -458,7 +459,9 @@ async fn lattice_kv_accepts_real_host_data_and_real_invocations() {
     let health = support::wait_for_responder(&nc, &format!("wasmbus.rpc.default.{provider}.default.health")).await;
     assert!(rmp_serde::from_slice::<HealthCheckResponse>(&health.payload).unwrap().healthy);
 
-    // The other link arrives as a 0.82 host publishes it: msgpack on linkdefs.put.
+    // The other link arrives as a 0.82 host publishes it: stored in the lattice data
+    // bucket, then msgpack on linkdefs.put.
+    support::store_link_as_a_0_82_host(&nc, "default", &link(&late)).await;
     nc.publish(
         format!("wasmbus.rpc.default.{provider}.default.linkdefs.put"),
         rmp_serde::to_vec_named(&link(&late)).unwrap().into(),

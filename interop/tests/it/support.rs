@@ -233,6 +233,8 @@ impl Up {
             .args(["--cluster-seed", &cluster_seed])
             .args(["--state-dir", &state.path().to_string_lossy()])
             .args(["--health-first-ms", "300", "--health-interval-ms", "700"])
+            // The tests start local files over the control interface, as `lattice start` does.
+            .arg("--allow-file-load")
             .args(args)
             .env("RUST_LOG", "info,async_nats=warn")
             .env_remove("LATTICE_CLUSTER_SEED")
@@ -410,6 +412,29 @@ pub async fn pack_par(dir: &Path, binary: &Path, name: &str, contract: &str, rev
 }
 
 /// The 0.82 HostData line: standard base64 of the JSON, then `\r\n` (HOST.md §7).
+/// Store `link` in the lattice data bucket as a 0.82 host does before it publishes the link
+/// to the provider (HOST.md §4: `LATTICEDATA_{lattice}`, key `LINKDEF_{SHA-256 of actor ‖
+/// contract ‖ link name, upper hex}`, the link's JSON). Lattice providers apply a link put
+/// only when this entry holds the same link.
+pub async fn store_link_as_a_0_82_host(nc: &async_nats::Client, lattice: &str, link: &wasmcloud_core::LinkDefinition) {
+    use sha2::{Digest, Sha256};
+    let js = async_nats::jetstream::new(nc.clone());
+    let bucket = format!("LATTICEDATA_{lattice}");
+    let kv = match js.get_key_value(&bucket).await {
+        Ok(kv) => kv,
+        Err(_) => js
+            .create_key_value(async_nats::jetstream::kv::Config { bucket: bucket.clone(), ..Default::default() })
+            .await
+            .unwrap(),
+    };
+    let mut hash = Sha256::new();
+    hash.update(link.actor_id.as_bytes());
+    hash.update(link.contract_id.as_bytes());
+    hash.update(link.link_name.as_bytes());
+    let key: String = hash.finalize().iter().map(|b| format!("{b:02X}")).collect();
+    kv.put(format!("LINKDEF_{key}"), serde_json::to_vec(link).unwrap().into()).await.unwrap();
+}
+
 pub fn host_data_line(data: &wasmcloud_core::HostData) -> Vec<u8> {
     use base64::Engine;
     let mut line = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(data).unwrap()).into_bytes();
