@@ -288,14 +288,15 @@ impl NatsOptions {
             .event_callback(move |event| {
                 let (state_tx, event_tx) = (state_tx.clone(), event_tx.clone());
                 async move {
-                    match event {
-                        Event::Connected => {
-                            state_tx.send_replace(ConnState::Connected);
-                        }
-                        Event::Disconnected => {
-                            state_tx.send_replace(ConnState::Disconnected);
-                        }
-                        _ => {}
+                    // Only real changes wake watchers: the first `Connected` event follows a
+                    // state that already says connected.
+                    let new = match event {
+                        Event::Connected => Some(ConnState::Connected),
+                        Event::Disconnected => Some(ConnState::Disconnected),
+                        _ => None,
+                    };
+                    if let Some(new) = new {
+                        state_tx.send_if_modified(|state| std::mem::replace(state, new) != new);
                     }
                     let _ = event_tx.try_send(event);
                 }

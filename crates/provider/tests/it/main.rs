@@ -215,7 +215,9 @@ impl Env {
 
     /// The lattice data bucket, created as a host creates it.
     async fn bucket(&self) -> async_nats::jetstream::kv::Store {
-        let js = async_nats::jetstream::new(self.nats.clone());
+        let mut js = async_nats::jetstream::new(self.nats.clone());
+        // A loaded CI machine can take longer than async-nats' 5 s JetStream default.
+        js.set_timeout(Duration::from_secs(30));
         let bucket = lattice_control::storage::bucket_name(&self.lattice);
         let config = async_nats::jetstream::stream::Config {
             name: format!("KV_{bucket}"),
