@@ -178,22 +178,9 @@ impl TestLattice {
     pub async fn data_bucket(&self, nats: &async_nats::Client) -> async_nats::jetstream::kv::Store {
         let js = async_nats::jetstream::new(nats.clone());
         let bucket = lattice_control::storage::bucket_name(&self.lattice);
-        if let Ok(kv) = js.get_key_value(bucket.clone()).await {
-            return kv;
-        }
-        let config = async_nats::jetstream::stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: async_nats::jetstream::stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        let created = js.get_or_create_stream(config).await;
-        assert!(created.is_ok(), "create the lattice data bucket: {:?}", created.err());
-        match js.get_key_value(bucket).await {
+        // The one KV stream config hosts use (lattice_rpc::jetstream).
+        let opened = lattice_rpc::jetstream::open_kv(&js, &bucket, lattice_rpc::jetstream::Replicas::default()).await;
+        match opened {
             Ok(kv) => kv,
             Err(e) => panic!("open the lattice data bucket: {e}"),
         }

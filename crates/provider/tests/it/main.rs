@@ -219,18 +219,8 @@ impl Env {
         // A loaded CI machine can take longer than async-nats' 5 s JetStream default.
         js.set_timeout(Duration::from_secs(30));
         let bucket = lattice_control::storage::bucket_name(&self.lattice);
-        let config = async_nats::jetstream::stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: async_nats::jetstream::stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        js.get_or_create_stream(config).await.unwrap();
-        js.get_key_value(bucket).await.unwrap()
+        // The one KV stream config hosts use.
+        lattice_rpc::jetstream::open_kv(&js, &bucket, lattice_rpc::jetstream::Replicas::default()).await.unwrap()
     }
 
     /// Store `ld` in the lattice data bucket, as a host does before publishing a link.
