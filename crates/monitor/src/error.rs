@@ -39,6 +39,14 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
+    /// A reply-subject prefix cannot be subscribed to ([`crate::reply::ReplyPrefix`]).
+    #[error("reply prefix {prefix:?}: {reason}")]
+    ReplyPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A setting is unusable (empty issuer list, zero window, …).
     #[error("invalid configuration: {0}")]
     Config(String),

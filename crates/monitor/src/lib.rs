@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod nats;
 pub mod pairing;
+pub mod reply;
 pub mod sidedoor;
 pub mod spy;
 
@@ -38,5 +39,6 @@ pub use error::MonitorError;
 pub use metrics::Metrics;
 pub use monitor::{Monitor, MonitorBuilder, MonitorHandle, Report};
 pub use nats::{Clock, FixedClock, NatsEvents, SystemClock, connect};
+pub use reply::{DEFAULT_REPLY_PREFIX, ReplyPrefix, ReplyPrefixes};
 pub use sidedoor::SideDoorKind;
 pub use spy::{Spy, SpyEvent, SpyHandle};

@@ -2,7 +2,7 @@
 //!
 //! The monitor is a read-only NATS client. It plain-subscribes (no queue group, so it
 //! takes no traffic away from anyone) to `wasmbus.rpc.{lattice}.>` and to the reply
-//! subjects (`_INBOX.>` by default), and needs only the trusted issuers' **public** keys:
+//! subjects ([`crate::reply::ReplyPrefixes`]: `_INBOX.>` by default), and needs only the trusted issuers' **public** keys:
 //! it never holds the cluster seed (PROTOCOL.md §11.8).
 //!
 //! Pipeline, built to keep up with a benchmark's load without dropping messages:
@@ -45,10 +45,8 @@ use crate::error::MonitorError;
 use crate::metrics::{self, Metrics};
 use crate::nats::{Clock, NatsEvents, SystemClock, event_name};
 use crate::pairing::{Pairing, PendingCall};
+use crate::reply::ReplyPrefixes;
 use crate::sidedoor::{self, ControlMessage, DEFAULT_SHUTDOWN_EXPLAIN_WAIT, SideDoorSettings, SideDoors};
-
-/// The default reply-subject prefix: async-nats' and every 0.82 client's `_INBOX`.
-pub const DEFAULT_REPLY_PREFIX: &str = "_INBOX";
 
 /// Invocations a worker verifies in one Ed25519 batch, at most.
 const MAX_BATCH: usize = 64;
@@ -94,7 +92,7 @@ impl Monitor {
             max_entries: DEFAULT_MAX_ENTRIES,
             clock: Arc::new(SystemClock),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
-            reply_prefixes: vec![DEFAULT_REPLY_PREFIX.to_owned()],
+            reply_prefixes: ReplyPrefixes::default(),
             events: None,
             metrics_addr: None,
             side_doors: SideDoorSettings {
@@ -115,7 +113,7 @@ pub struct MonitorBuilder {
     alert_subject: Option<String>,
     clock: Arc<dyn Clock>,
     workers: usize,
-    reply_prefixes: Vec<String>,
+    reply_prefixes: ReplyPrefixes,
     events: Option<NatsEvents>,
     metrics_addr: Option<SocketAddr>,
     side_doors: SideDoorSettings,
@@ -166,9 +164,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Reply-subject prefixes to watch for responses (default `_INBOX`); add a client's
-    /// custom inbox prefix here.
-    pub fn reply_prefixes(mut self, prefixes: Vec<String>) -> Self {
+    /// Reply-subject prefixes to watch for responses (default `_INBOX`); add `_R_` for the
+    /// callers of a `lattice nats-config` lattice, or a client's custom inbox prefix.
+    pub fn reply_prefixes(mut self, prefixes: ReplyPrefixes) -> Self {
         self.reply_prefixes = prefixes;
         self
     }
@@ -217,8 +215,7 @@ impl MonitorBuilder {
         let stopped = subscribe(&nats, &stopped_subject).await?;
         let mut subjects = vec![rpc_subject];
         let mut replies = SelectAll::new();
-        for prefix in &self.reply_prefixes {
-            let s = format!("{}.>", prefix.trim_end_matches(['.', '>', '*']));
+        for s in self.reply_prefixes.subjects() {
             replies.push(subscribe(&nats, &s).await?);
             subjects.push(s);
         }

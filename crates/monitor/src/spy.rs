@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::rfc3339;
 use crate::classify::{self, CallInfo, Verdict};
 use crate::error::MonitorError;
-use crate::monitor::DEFAULT_REPLY_PREFIX;
 use crate::nats::{Clock, SystemClock};
 use crate::pairing::{Pairing, PendingCall};
+use crate::reply::ReplyPrefixes;
 
 /// Characters of payload shown in a preview.
 pub const PREVIEW_CHARS: usize = 64;
@@ -369,7 +369,7 @@ impl Spy {
             target,
             issuers: Vec::new(),
             window: DEFAULT_WINDOW_SECS,
-            reply_prefixes: vec![DEFAULT_REPLY_PREFIX.to_owned()],
+            reply_prefixes: ReplyPrefixes::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -382,7 +382,7 @@ pub struct SpyBuilder {
     target: SpyTarget,
     issuers: Vec<ClusterKey>,
     window: u64,
-    reply_prefixes: Vec<String>,
+    reply_prefixes: ReplyPrefixes,
     clock: Arc<dyn Clock>,
 }
 
@@ -409,7 +409,7 @@ impl SpyBuilder {
     }
 
     /// Reply-subject prefixes to watch for responses (default `_INBOX`).
-    pub fn reply_prefixes(mut self, prefixes: Vec<String>) -> Self {
+    pub fn reply_prefixes(mut self, prefixes: ReplyPrefixes) -> Self {
         self.reply_prefixes = prefixes;
         self
     }
@@ -431,8 +431,7 @@ impl SpyBuilder {
         let rpc = sub(rpc_subject.clone()).await?;
         let mut subjects = vec![rpc_subject];
         let mut replies = SelectAll::new();
-        for prefix in &self.reply_prefixes {
-            let s = format!("{}.>", prefix.trim_end_matches(['.', '>', '*']));
+        for s in self.reply_prefixes.subjects() {
             replies.push(sub(s.clone()).await?);
             subjects.push(s);
         }

@@ -1,10 +1,13 @@
 //! Test support for Lattice: real `nats-server` processes, started and torn down per test,
-//! and a real OCI registry (`docker-registry`, [`Registry`]).
+//! a real OCI registry (`docker-registry`, [`Registry`]) and, with the `otlp` feature, an
+//! in-test OTLP/HTTP trace receiver (`OtlpReceiver`).
 //!
 //! Lattice is an RPC layer over NATS, so its tests run against the real server rather than a
 //! mock: subject routing, queue groups, JetStream and clustering behave exactly as in
-//! production. This crate is a dev-dependency only; it keeps its dependencies to `std` and
-//! `tempfile` so that it builds in seconds and works from sync and async tests alike.
+//! production. This crate is a dev-dependency only; by default it keeps its dependencies to
+//! `std` and `tempfile` so that it builds in seconds and works from sync and async tests
+//! alike (the optional features add what their helper needs: bcrypt, or hyper and the OTLP
+//! message types).
 //!
 //! Every helper follows the workspace rule *readiness, not sleeps* (ARCHITECTURE.md):
 //!
@@ -35,12 +38,16 @@ use std::time::{Duration, Instant};
 mod binary;
 mod cluster;
 mod monitor;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod registry;
 mod server;
 mod wire;
 
 pub use binary::{NATS_SERVER_ENV, nats_server_binary};
 pub use cluster::{ClusterOptions, NatsCluster};
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpReceiver, ReceivedSpan, SPAN_KIND_CLIENT, SPAN_KIND_SERVER};
 pub use registry::{REGISTRY_ENV, Registry, RegistryOptions, closed_port, registry_binary};
 pub use server::{NatsServer, ServerOptions};
 pub use wire::{DEFAULT_CONNECT, Msg, RawClient};

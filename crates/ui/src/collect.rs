@@ -10,8 +10,10 @@
 //!   with lattice-control's types; heartbeats carry inventories and teach the model each
 //!   host's heartbeat interval.
 //! - **traffic** ([`traffic_task`]): every invocation on `wasmbus.rpc.{lattice}.>` and every
-//!   reply on `_INBOX.>`, paired by reply subject with lattice-monitor's [`Pairing`] (as the
-//!   spy and the monitor do), each finished call one sample of its (origin → target) edge.
+//!   reply under the configured reply prefixes (`_INBOX.>` by default, lattice-monitor's
+//!   [`lattice_monitor::ReplyPrefixes`]), paired by reply subject with lattice-monitor's
+//!   [`Pairing`] (as the spy and the monitor do), each finished call one sample of its
+//!   (origin → target) edge.
 //! - **alerts** ([`alerts_task`]): lattice-monitor's [`MonitorHandle`] reports, when trusted
 //!   issuers were given; it classifies every invocation exactly as `lattice monitor` does.
 

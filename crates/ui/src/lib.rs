@@ -17,8 +17,10 @@
 //! the per-browser bound), then [`collect`] (the read-only sources) and [`server`].
 //! [`Ui::start`] wires them on one NATS connection.
 //!
-//! What it needs from NATS (a read-only role): subscribe to `wasmbus.evt.{lattice}.>`,
-//! `wasmbus.rpc.{lattice}.>` and `_INBOX.>`; publish the control *queries*
+//! What it needs from NATS (a read-only role, the monitor role of `lattice nats-config`):
+//! subscribe to `wasmbus.evt.{lattice}.>`, `wasmbus.rpc.{lattice}.>` and the reply
+//! prefixes ([`UiConfig::reply_prefixes`]: `_INBOX.>` by default, add `_R_` for the callers
+//! of a `lattice nats-config` lattice); publish the control *queries*
 //! `wasmbus.ctl.{lattice}.ping.hosts`, `wasmbus.ctl.{lattice}.get.>` (their replies come on
 //! its own `_INBOX`). It publishes nothing else: the monitor inside runs with its alert
 //! subject off, and no command is ever sent.
@@ -41,8 +43,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::SelectAll;
 use lattice_control::CtlClient;
-use lattice_monitor::monitor::DEFAULT_REPLY_PREFIX;
-use lattice_monitor::{Monitor, NatsEvents};
+use lattice_monitor::{Monitor, NatsEvents, ReplyPrefixes};
 use lattice_proto::{ClusterKey, LatticeName};
 use lattice_rpc::ConnWatch;
 use serde_json::json;
@@ -75,6 +76,9 @@ pub struct UiConfig {
     pub refresh: Duration,
     /// How long a control query may take (pings are collected for this long).
     pub query_timeout: Duration,
+    /// Where the responses to the invocations seen travel (default `_INBOX`), for pairing
+    /// calls with their answers; the monitor inside uses the same.
+    pub reply_prefixes: ReplyPrefixes,
 }
 
 impl UiConfig {
@@ -88,6 +92,7 @@ impl UiConfig {
             interval: Duration::from_millis(250),
             refresh: Duration::from_secs(5),
             query_timeout: Duration::from_secs(1),
+            reply_prefixes: ReplyPrefixes::default(),
         }
     }
 
@@ -139,7 +144,9 @@ impl Ui {
         let events_sub = subscribe(lattice_control::subjects::events_wildcard(&lattice)).await?;
         let rpc_sub = subscribe(lattice_proto::subject::rpc_wildcard(&lattice).into_string()).await?;
         let mut replies = SelectAll::new();
-        replies.push(subscribe(format!("{DEFAULT_REPLY_PREFIX}.>")).await?);
+        for subject in config.reply_prefixes.subjects() {
+            replies.push(subscribe(subject).await?);
+        }
         nats.flush().await.map_err(UiError::Flush)?;
 
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -156,6 +163,7 @@ impl Ui {
         if alerts_on {
             let mut builder = Monitor::builder(nats.clone(), lattice.clone(), &config.issuers)
                 .alert_subject(None)
+                .reply_prefixes(config.reply_prefixes.clone())
                 .workers(std::thread::available_parallelism().map_or(2, usize::from).min(4));
             if let Some(events) = events {
                 builder = builder.nats_events(events);

@@ -21,7 +21,7 @@ use lattice_monitor::{Monitor, MonitorHandle, Report};
 use lattice_proto::LatticeName;
 
 use crate::common::nats::NatsArgs;
-use crate::common::parse::parse_issuers;
+use crate::common::parse::{ReplyPrefixArgs, parse_issuers};
 use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
@@ -49,10 +49,8 @@ pub(crate) struct Args {
     /// whose `iat` is further than this from the clock are `stale` (as receivers, §11.5).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     window: u64,
-    /// Reply-subject prefix whose messages are paired with invocations (for latency and
-    /// error metrics); repeatable. Add a client's custom inbox prefix here.
-    #[arg(long = "reply-prefix", value_name = "PREFIX", default_value = "_INBOX")]
-    reply_prefixes: Vec<String>,
+    #[command(flatten)]
+    replies: ReplyPrefixArgs,
     /// Verification threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -78,7 +76,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         let mut builder = Monitor::builder(client, lattice.clone(), &issuers)
             .window(Duration::from_secs(args.window))
             .alert_subject(alert_subject)
-            .reply_prefixes(args.reply_prefixes.clone())
+            .reply_prefixes(args.replies.prefixes())
             .shutdown_explain_wait(Duration::from_secs(args.shutdown_wait))
             .nats_events(events);
         if let Some(addr) = args.metrics_addr {

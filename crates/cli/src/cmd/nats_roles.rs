@@ -32,7 +32,7 @@ pub(crate) enum Role {
     Provider,
     /// Callers outside the lattice: `lattice call`, applications with `RpcClient`.
     Caller,
-    /// `lattice monitor`, `lattice spy`, dashboards: read-only.
+    /// `lattice monitor`, `lattice spy`, `lattice ui`: read-only.
     Monitor,
     /// `lattice get|link|start|stop|scale|events`: the control interface.
     Control,
@@ -59,7 +59,7 @@ impl Role {
             Role::Host => "`lattice up` (both connections)",
             Role::Provider => "providers (the host hands the seed over in HostData)",
             Role::Caller => "`lattice call`, applications with `RpcClient`",
-            Role::Monitor => "`lattice monitor`, `lattice spy`, `lattice events`",
+            Role::Monitor => "`lattice monitor`, `lattice spy`, `lattice ui`, `lattice events`",
             Role::Control => "`lattice get`, `link`, `start`, `stop`, `scale`, `events`",
         }
     }

@@ -14,7 +14,7 @@ use lattice_monitor::Spy;
 use lattice_monitor::spy::SpyTarget;
 
 use crate::common::nats::NatsArgs;
-use crate::common::parse::parse_issuers;
+use crate::common::parse::{ReplyPrefixArgs, parse_issuers};
 use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
@@ -35,9 +35,8 @@ pub(crate) struct Args {
     /// One JSON line on stdout per event (JSON Lines).
     #[arg(long)]
     json: bool,
-    /// Reply-subject prefix whose messages are paired with invocations; repeatable.
-    #[arg(long = "reply-prefix", value_name = "PREFIX", default_value = "_INBOX")]
-    reply_prefixes: Vec<String>,
+    #[command(flatten)]
+    replies: ReplyPrefixArgs,
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
@@ -49,7 +48,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         let key = target.key().to_owned();
         let mut handle = Spy::builder(client, lattice, target)
             .issuers(issuers)
-            .reply_prefixes(args.reply_prefixes.clone())
+            .reply_prefixes(args.replies.prefixes())
             .start()
             .await
             .map_err(anyhow::Error::from)?;

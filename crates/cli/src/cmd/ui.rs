@@ -1,8 +1,9 @@
 //! `lattice ui`: serve the live dashboard of a lattice (lattice-ui) until Ctrl-C.
 //!
 //! Prints the URL to open on stdout (one line; with `--json` one JSON object) and a
-//! `serving` line on stderr. Read-only: it needs to subscribe to the event, RPC and inbox
-//! subjects and to send the control queries (see `lattice_ui` and docs/OPERATIONS.md).
+//! `serving` line on stderr. Read-only: it needs to subscribe to the event, RPC and reply
+//! subjects (`--reply-prefix`, as `lattice monitor`) and to send the control queries — the
+//! monitor role of `lattice nats-config` (see `lattice_ui` and docs/OPERATIONS.md).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use anyhow::Context;
 use lattice_ui::{Ui, UiConfig, UiError};
 
 use crate::common::nats::NatsArgs;
-use crate::common::parse::parse_issuers;
+use crate::common::parse::{ReplyPrefixArgs, parse_issuers};
 use crate::common::runtime::{interrupted, runtime};
 use crate::exit::{Failure, Outcome};
 
@@ -39,6 +40,8 @@ pub(crate) struct Args {
     /// the page in between).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     refresh: u64,
+    #[command(flatten)]
+    replies: ReplyPrefixArgs,
     /// Print the URL as one JSON object (`{"url": …}`) instead of a plain line.
     #[arg(long)]
     json: bool,
@@ -53,6 +56,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     config.window = Duration::from_secs(args.window);
     config.interval = Duration::from_millis(args.interval_ms);
     config.refresh = Duration::from_secs(args.refresh);
+    config.reply_prefixes = args.replies.prefixes();
     runtime()?.block_on(async move {
         let conn = lattice_rpc::NatsOptions::new(&args.nats.nats_url)
             .auth(args.nats.auth()?)

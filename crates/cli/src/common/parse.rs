@@ -16,6 +16,26 @@ pub(crate) fn parse_issuers(values: &[String]) -> Result<Vec<ClusterKey>, Failur
         .map_err(|e| Failure::bad_input(anyhow::anyhow!("--issuer: {e}")))
 }
 
+/// `--reply-prefix` of the watchers (`monitor`, `spy`, `ui`): where the answers to the
+/// invocations they see travel, for pairing calls with responses. The one definition of the
+/// flag; what a prefix may be is lattice-monitor's [`lattice_monitor::ReplyPrefix`].
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct ReplyPrefixArgs {
+    /// Reply-subject prefix whose messages are paired with invocations (latency, errors);
+    /// repeatable. On a `lattice nats-config` lattice give `--reply-prefix _INBOX
+    /// --reply-prefix _R_`: callers' answers travel on `_R_.…` there. Add a client's custom
+    /// inbox prefix the same way.
+    #[arg(long = "reply-prefix", value_name = "PREFIX", default_value = lattice_monitor::DEFAULT_REPLY_PREFIX)]
+    reply_prefixes: Vec<lattice_monitor::ReplyPrefix>,
+}
+
+impl ReplyPrefixArgs {
+    /// The prefixes given (default `_INBOX`).
+    pub(crate) fn prefixes(&self) -> lattice_monitor::ReplyPrefixes {
+        lattice_monitor::ReplyPrefixes::new(self.reply_prefixes.iter().cloned())
+    }
+}
+
 /// Parse `--host` (exit 2 when it is not a host key).
 pub(crate) fn parse_host(text: &str) -> Result<HostKey, Failure> {
     HostKey::parse(text.trim()).map_err(|e| Failure::bad_input(anyhow::anyhow!("host '{text}': {e}")))

@@ -296,6 +296,74 @@ fn the_generated_config_runs_the_whole_demo() {
     assert_eq!(alert["kind"], "malformed", "{alert}");
     assert_eq!(demo.count(), first + 4);
     drop(monitor);
+
+    // The dashboard with the same monitor role: it queries hosts, inventories and links,
+    // and pairs the calls it sees — the caller's answers on `_R_` too (`--reply-prefix`).
+    let mut ui = Watcher::spawn(&[
+        "ui",
+        "--issuer",
+        &issuer,
+        "--json",
+        "--addr",
+        "127.0.0.1:0",
+        "--window",
+        "120",
+        "--interval-ms",
+        "100",
+        "--refresh",
+        "1",
+        "--nats-url",
+        &url,
+        "--nkey-seed-file",
+        &monitor_seed,
+        "--reply-prefix",
+        "_INBOX",
+        "--reply-prefix",
+        "_R_",
+    ]);
+    let line: serde_json::Value = serde_json::from_str(&ui.stdout_lines(1, WAIT)[0]).unwrap();
+    let ui_addr: std::net::SocketAddr =
+        line["url"].as_str().unwrap().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    ui.wait_stderr("lattice ui: serving", WAIT);
+    assert_eq!(demo.count(), first + 5);
+    let call = lattice(
+        &[
+            "call",
+            &actor,
+            "HttpServer.HandleRequest",
+            "--http",
+            "--cluster-seed",
+            &seed,
+            "--nats-url",
+            &url,
+            "--nkey-seed-file",
+            &caller,
+        ],
+        b"",
+    );
+    assert!(call.status.success(), "{}", String::from_utf8_lossy(&call.stderr));
+    let state = ui_state_until(ui_addr, |s| {
+        let section = |name: &str| s["upsert"][name].as_object().cloned().unwrap_or_default();
+        let edges = section("edges");
+        let edge = |want: &dyn Fn(&str, &str) -> bool| {
+            edges.values().any(|e| {
+                want(e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""))
+                    && e["calls"].as_u64().unwrap_or(0) >= 1
+                    && e["p50_ms"].is_number()
+            })
+        };
+        section("hosts").values().any(|h| h["state"] == "up")
+            && section("actors").values().any(|a| a["id"] == actor.as_str())
+            && section("providers").len() == 2
+            && section("links").len() == 2
+            // HTTP server provider → counter, counter → key-value provider (answered on _INBOX)
+            && edge(&|from, to| from.starts_with('V') && to == actor)
+            && edge(&|from, to| from == actor && to.starts_with('V'))
+            // the caller's call (origin = target), answered on _R_ in the lattice's account
+            && edge(&|from, to| from == actor && to == actor)
+    });
+    assert_eq!(state["stats"]["nats_connected"], true, "{state}");
+    drop(ui);
     // Legitimate traffic tripped no permission: only the deliberate wrong-role attempt did.
     let violations = demo.generated.violations();
     assert!(violations.iter().all(|l| l.contains("lattice-get")), "{violations:#?}");
@@ -531,4 +599,21 @@ fn the_host_seed_is_never_handed_to_providers() {
     assert!(!lines.iter().any(|l| l.contains("starting one")), "{lines:#?}");
     // The host itself is in, with its role.
     assert!(lines.iter().any(|l| l.contains(&format!("NATS {url}"))), "{lines:#?}");
+}
+
+/// Poll `lattice ui`'s `/api/state` (the whole picture, as the page gets it) until `done`
+/// holds; panic with the last state after 30 s.
+fn ui_state_until(addr: std::net::SocketAddr, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        let (status, body) = super::monitor::http_get(addr, "/api/state");
+        assert!(status.contains("200"), "{status}: {body}");
+        last = serde_json::from_str(&body).unwrap();
+        if done(&last) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the dashboard never showed the demo under the monitor role; last state: {last:#}");
 }

@@ -4,92 +4,11 @@
 //! and providers) is one JSON object; no span attribute or log line carries a seed; and a
 //! real Prometheus scraping `--metrics-addr` counts the calls made and the forged ones.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use lattice_test_support::NatsServer;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use prost::Message;
+use lattice_test_support::{
+    NatsServer, OtlpReceiver, ReceivedSpan, SPAN_KIND_CLIENT as CLIENT, SPAN_KIND_SERVER as SERVER,
+};
 
 use super::up::{Up, counter_of, http_get};
-
-/// One span as the receiver got it.
-#[derive(Clone, Debug)]
-struct Span {
-    service: String,
-    name: String,
-    /// OTLP span kind: 2 server, 3 client.
-    kind: i32,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attributes: HashMap<String, String>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
-    match v.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// An OTLP/HTTP receiver: decodes every `POST /v1/traces` (protobuf) into `spans`.
-async fn receiver(listener: tokio::net::TcpListener, spans: Arc<Mutex<Vec<Span>>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
-        let spans = spans.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let spans = spans.clone();
-                async move {
-                    assert_eq!(req.uri().path(), "/v1/traces");
-                    let body = Limited::new(req.into_body(), 16 << 20).collect().await.unwrap().to_bytes();
-                    let export = ExportTraceServiceRequest::decode(body).unwrap();
-                    for rs in export.resource_spans {
-                        let service = rs
-                            .resource
-                            .iter()
-                            .flat_map(|r| &r.attributes)
-                            .find(|a| a.key == "service.name")
-                            .map(|a| text(&a.value))
-                            .unwrap_or_default();
-                        for s in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-                            spans.lock().unwrap().push(Span {
-                                service: service.clone(),
-                                name: s.name,
-                                kind: s.kind,
-                                trace_id: hex(&s.trace_id),
-                                span_id: hex(&s.span_id),
-                                parent: hex(&s.parent_span_id),
-                                attributes: s.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect(),
-                            });
-                        }
-                    }
-                    let reply = ExportTraceServiceResponse::default().encode_to_vec();
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(reply))))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
-}
-
-/// OTLP span kinds.
-const SERVER: i32 = 2;
-const CLIENT: i32 = 3;
 
 /// Whether `text` holds something shaped like an nkey seed (`S` + type + 56 base32).
 fn has_seed(text: &str) -> bool {
@@ -100,11 +19,8 @@ fn has_seed(text: &str) -> bool {
 
 #[test]
 fn one_http_request_is_one_trace_and_json_logs_parse() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let spans = Arc::new(Mutex::new(Vec::new()));
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(receiver(listener, spans.clone()));
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.endpoint();
 
     let server = NatsServer::start();
     let state = tempfile::tempdir().unwrap();
@@ -150,15 +66,16 @@ fn one_http_request_is_one_trace_and_json_logs_parse() {
 
     // One trace: http.request → rpc.call → rpc.handle (host, actor) → rpc.call → rpc.handle
     // (kv). Exported spans are named after the request and the operation (`otel.name`).
-    let spans = spans.lock().unwrap().clone();
+    let spans = receiver.spans();
+    assert!(receiver.errors().is_empty(), "{:?}", receiver.errors());
     let root = spans
         .iter()
         .find(|s| s.name == "GET /" && s.service == "lattice-httpserver")
         .unwrap_or_else(|| panic!("no http.request span among {spans:#?}"));
     assert_eq!(root.kind, SERVER);
-    assert!(root.parent.chars().all(|c| c == '0') || root.parent.is_empty(), "{root:?}");
-    let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == root.trace_id).collect();
-    let child_of = |parent: &Span, name: &str, kind: i32, service: &str| -> Span {
+    assert!(root.is_root(), "{root:?}");
+    let trace: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace_id == root.trace_id).collect();
+    let child_of = |parent: &ReceivedSpan, name: &str, kind: i32, service: &str| -> ReceivedSpan {
         trace
             .iter()
             .find(|s| s.parent == parent.span_id && s.name == name && s.kind == kind && s.service == service)
