@@ -1,25 +1,37 @@
-//! Load for the dashboard (issue 20, item 4): 200 entities and thousands of calls per second
-//! on a real nats-server, with the dashboard's feed read by a fast and a slow client.
+//! Load for the dashboard (issue 20, item 4): 200 entities and 5 000 calls per second on a
+//! real nats-server running the least-privilege configuration of `lattice nats-config`, with
+//! the dashboard's feed read by a fast and a slow client.
 //!
 //! ```sh
-//! cargo run --release -p lattice-ui --example ui_load -- --seconds 10 --rate 5000
+//! cargo build --release -p lattice-ui --example ui_load       # and `lattice` (debug is fine: it
+//! cargo build -p lattice                                      # only writes the NATS config)
+//! target/release/examples/ui_load --seconds 10 --rate 5000
 //! ```
 //!
-//! - a synthetic host announces 100 actors and 100 providers (a `host_heartbeat` every
-//!   second, the inventory the dashboard shows);
-//! - 200 edges of calls (provider i → actor i, actor i → provider i+1), each a real signed
-//!   invocation (fresh id and claims) answered by a responder with an `InvocationResponse`,
-//!   at `--rate` calls/s in total, from 64 concurrent callers;
-//! - the dashboard (this crate's `Ui`, with the monitor verifying every invocation) in
-//!   this process;
+//! - `lattice nats-config` (the `lattice` binary next to this one, else `target/debug`, or
+//!   `--lattice-bin PATH`) writes the configuration and one seed per role, and a nats-server
+//!   runs it (`--open`: an open server instead, for comparison);
+//! - the dashboard (this crate's `Ui`, with the monitor verifying every invocation) logs in
+//!   with the read-only **monitor role**, the one `lattice ui` uses, with reply prefixes
+//!   `_INBOX` and `_R_`;
+//! - a synthetic host (host role) announces 100 actors and 100 providers (a `host_heartbeat`
+//!   every second, the inventory the dashboard shows) and answers the actors' calls; a
+//!   synthetic provider process (provider role) answers the providers' calls;
+//! - 200 edges of calls (provider i → actor i, sent with the provider role; actor i →
+//!   provider i+1, sent by the host role as a host sends its actors' calls), each a real
+//!   signed invocation (fresh id and claims) answered with an `InvocationResponse`, at
+//!   `--rate` calls/s in total, from `--callers` concurrent callers (default 64);
 //! - a **fast** SSE client measuring the feed lag (its clock minus the message's render
 //!   time `t`) and a **slow** one that never reads (its updates must be dropped, counted,
 //!   not queued).
 //!
-//! Prints one JSON line on stdout (the numbers) and a summary on stderr.
+//! Prints one JSON line on stdout (the numbers, with the permission violations nats-server
+//! logged: 0 when the roles allow what each side does) and a summary on stderr.
 
 #![allow(clippy::unwrap_used, reason = "a benchmark: a panic is the report")]
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,25 +52,119 @@ struct Opts {
     seconds: u64,
     rate: u64,
     pairs: usize,
-    nats_url: Option<String>,
+    callers: u64,
+    lattice_bin: Option<PathBuf>,
+    open: bool,
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { seconds: 10, rate: 5000, pairs: 100, nats_url: None };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
+    let mut o = Opts { seconds: 10, rate: 5000, pairs: 100, callers: 64, lattice_bin: None, open: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--open" {
+            o.open = true;
+            continue;
+        }
+        let value = args.next().unwrap_or_default();
+        match flag.as_str() {
             "--seconds" => o.seconds = value.parse().unwrap(),
             "--rate" => o.rate = value.parse().unwrap(),
             "--pairs" => o.pairs = value.parse().unwrap(),
-            "--nats-url" => o.nats_url = Some(value),
-            other => panic!("unknown argument {other} (--seconds N --rate R --pairs P --nats-url URL)"),
+            "--callers" => o.callers = value.parse::<u64>().unwrap().max(1),
+            "--lattice-bin" => o.lattice_bin = Some(PathBuf::from(value)),
+            other => panic!(
+                "unknown argument {other} (--seconds N --rate R --pairs P --callers C --lattice-bin PATH --open)"
+            ),
         }
-        i += 2;
     }
     o
+}
+
+/// The `lattice` binary: `--lattice-bin`, else next to this example's profile directory,
+/// else `target/debug`.
+fn lattice_bin(given: Option<PathBuf>) -> PathBuf {
+    if let Some(path) = given {
+        return path;
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/{profile}/examples/ui_load → target/{profile}
+    let profile = exe.parent().and_then(Path::parent).unwrap().to_owned();
+    let candidates = [profile.join("lattice"), profile.parent().unwrap().join("debug").join("lattice")];
+    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
+        panic!("no lattice binary at {candidates:?}: build it (`cargo build -p lattice`) or pass --lattice-bin PATH")
+    })
+}
+
+/// The lattice's NATS: a nats-server running `lattice nats-config`'s configuration, and the
+/// seed of each role (none with `--open`).
+struct Nats {
+    server: lattice_test_support::NatsServer,
+    seeds: HashMap<String, String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Nats {
+    fn open() -> Self {
+        Self { server: lattice_test_support::NatsServer::start(), seeds: HashMap::new(), _dir: None }
+    }
+
+    fn generated(lattice_bin: &Path, lattice: &LatticeName) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("nats");
+        let run = std::process::Command::new(lattice_bin)
+            .args(["nats-config", "--lattice", lattice.as_str(), "--json", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", lattice_bin.display()));
+        assert!(run.status.success(), "lattice nats-config failed: {}", String::from_utf8_lossy(&run.stderr));
+        let mut seeds = HashMap::new();
+        for line in String::from_utf8(run.stdout).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let (Some(role), Some(file)) = (v["role"].as_str(), v["seed_file"].as_str()) {
+                seeds.insert(role.to_owned(), std::fs::read_to_string(file).unwrap().trim().to_owned());
+            }
+        }
+        let config = std::fs::read_to_string(out.join("nats-server.conf")).unwrap();
+        let server = lattice_test_support::NatsServer::builder().config(config).log_file(true).start();
+        Self { server, seeds, _dir: Some(dir) }
+    }
+
+    /// A plain client logged in as `role` (anonymous on an open server).
+    async fn client(&self, role: &str) -> async_nats::Client {
+        let options = match self.seeds.get(role) {
+            Some(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            None => async_nats::ConnectOptions::new(),
+        };
+        options.name(format!("ui-load-{role}")).connect(self.server.url()).await.unwrap()
+    }
+
+    fn auth(&self, role: &str) -> lattice_rpc::NatsAuth {
+        self.seeds.get(role).map_or(lattice_rpc::NatsAuth::None, |s| lattice_rpc::NatsAuth::NkeySeed(s.clone()))
+    }
+
+    /// Permission violations in the server's log (generated configuration only).
+    fn violations(&self) -> Vec<String> {
+        let Some(path) = self.server.log_path() else { return Vec::new() };
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        log.lines().filter(|l| l.contains("Violation")).map(str::to_owned).collect()
+    }
+}
+
+/// Answer every invocation on `subject` with an `InvocationResponse`.
+async fn respond(nats: async_nats::Client, subject: String) -> tokio::task::JoinHandle<()> {
+    let mut sub = nats.subscribe(subject).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let (Some(reply), Ok(inv)) = (msg.reply, Invocation::decode(&msg.payload)) else { continue };
+            let response = InvocationResponse {
+                msg: b"ok".to_vec(),
+                invocation_id: inv.id,
+                content_length: 2,
+                ..Default::default()
+            };
+            let _ = nats.publish(reply, response.encode().into()).await;
+        }
+    })
 }
 
 fn unix_ms() -> u64 {
@@ -114,6 +220,19 @@ async fn stalled_feed(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     stream
 }
 
+/// `GET /api/state`: the dashboard's whole picture.
+async fn api_state(addr: std::net::SocketAddr) -> serde_json::Value {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/api/state")
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let body = send.send_request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
 fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -124,14 +243,6 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
 #[tokio::main]
 async fn main() {
     let o = opts();
-    let _server;
-    let url = match &o.nats_url {
-        Some(u) => u.clone(),
-        None => {
-            _server = lattice_test_support::NatsServer::start();
-            _server.url()
-        }
-    };
     let lattice = LatticeName::new("default").unwrap();
     let seed = ClusterSeed::generate();
     let host = HostKey::parse(&nkeys::KeyPair::new_server().public_key()).unwrap();
@@ -140,9 +251,13 @@ async fn main() {
     let providers: Vec<ProviderKey> =
         (0..o.pairs).map(|_| ProviderKey::parse(&nkeys::KeyPair::new_service().public_key()).unwrap()).collect();
     let link = LinkName::new("default").unwrap();
+    let nats = if o.open { Nats::open() } else { Nats::generated(&lattice_bin(o.lattice_bin.clone()), &lattice) };
+    let url = nats.server.url();
 
-    // The dashboard.
+    // The dashboard, with the monitor role (as `lattice ui --nkey-seed-file monitor.nk
+    // --reply-prefix _INBOX --reply-prefix _R_`).
     let conn = lattice_rpc::NatsOptions::new(&url)
+        .auth(nats.auth("monitor"))
         .name("lattice-ui")
         .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
         .connect()
@@ -151,11 +266,14 @@ async fn main() {
     let mut config = UiConfig::new(lattice.clone());
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.issuers = vec![seed.public_key().clone()];
+    config.reply_prefixes = lattice_monitor::ReplyPrefixes::parse(&["_INBOX", "_R_"]).unwrap();
     let ui = Ui::start(conn, config).await.unwrap();
     let addr = ui.addr();
 
+    // The synthetic host (host role) and provider process (provider role).
+    let host_nats = nats.client("host").await;
+    let provider_nats = nats.client("provider").await;
     // The synthetic host's heartbeat: 100 actors, 100 providers.
-    let nats = async_nats::connect(&url).await.unwrap();
     let inventory = HostInventory {
         host_id: host.to_string(),
         friendly_name: "load-host".into(),
@@ -182,7 +300,7 @@ async fn main() {
             .collect(),
         ..Default::default()
     };
-    let hb_nats = nats.clone();
+    let hb_nats = host_nats.clone();
     let hb_subject = lattice_control::subjects::event(&lattice, EventName::HostHeartbeat);
     let hb_host = host.clone();
     let heartbeat = tokio::spawn(async move {
@@ -199,25 +317,26 @@ async fn main() {
         }
     });
 
-    // The responder: every invocation on the lattice gets an InvocationResponse.
-    let mut rpc = nats.subscribe(lattice_proto::subject::rpc_wildcard(&lattice).into_string()).await.unwrap();
-    let responder_nats = nats.clone();
-    let responder = tokio::spawn(async move {
-        while let Some(msg) = rpc.next().await {
-            let (Some(reply), Ok(inv)) = (msg.reply, Invocation::decode(&msg.payload)) else { continue };
-            let response = InvocationResponse {
-                msg: b"ok".to_vec(),
-                invocation_id: inv.id,
-                content_length: 2,
-                ..Default::default()
-            };
-            let _ = responder_nats.publish(reply, response.encode().into()).await;
-        }
-    });
-    nats.flush().await.unwrap();
+    // The responders: the host answers its actors' calls, the provider process its own.
+    let rpc = lattice_proto::subject::rpc_wildcard(&lattice).into_string();
+    let prefix = rpc.trim_end_matches('>');
+    let actor_responder = respond(host_nats.clone(), format!("{prefix}*")).await;
+    let provider_responder = respond(provider_nats.clone(), format!("{prefix}*.*")).await;
+    host_nats.flush().await.unwrap();
+    provider_nats.flush().await.unwrap();
 
-    // Let the dashboard see the host before the traffic starts.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The dashboard has seen the host's inventory (readiness, not a sleep).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = api_state(addr).await;
+        let entities = state["upsert"]["actors"].as_object().map_or(0, |m| m.len())
+            + state["upsert"]["providers"].as_object().map_or(0, |m| m.len());
+        if entities == 2 * o.pairs {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dashboard never showed the {} entities: {state}", 2 * o.pairs);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The feed clients.
     let run = Duration::from_secs(o.seconds);
@@ -225,7 +344,9 @@ async fn main() {
     let fast = tokio::spawn(read_feed(addr, until));
     let _stalled = stalled_feed(addr).await;
 
-    // The callers: 64 tasks, each its share of the rate, round-robin over the 200 edges.
+    // The callers: `--callers` tasks, each its share of the rate, round-robin over the 200
+    // edges; calls to actors go out on the provider role's connection, calls to providers
+    // on the host role's (a host sends its actors' calls).
     let edges: Arc<Vec<(WasmCloudEntity, WasmCloudEntity, String)>> = Arc::new(
         (0..o.pairs)
             .flat_map(|i| {
@@ -241,14 +362,21 @@ async fn main() {
     );
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let tasks = 64u64;
+    let tasks = o.callers;
     let per_task = (o.rate as f64 / tasks as f64).max(0.1);
     let stop_at = Instant::now() + run;
     let started = Instant::now();
     let mut callers = Vec::new();
     for t in 0..tasks {
-        let (nats, edges, seed, host, sent, failed) =
-            (nats.clone(), edges.clone(), seed.clone(), host.clone(), sent.clone(), failed.clone());
+        let (host_nats, provider_nats, edges, seed, host, sent, failed) = (
+            host_nats.clone(),
+            provider_nats.clone(),
+            edges.clone(),
+            seed.clone(),
+            host.clone(),
+            sent.clone(),
+            failed.clone(),
+        );
         callers.push(tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / per_task));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -266,6 +394,7 @@ async fn main() {
                 };
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
                 let inv = forge.genuine(&uuid::Uuid::new_v4().to_string(), b"hello", now);
+                let nats = if target.public_key.starts_with('M') { &provider_nats } else { &host_nats };
                 match nats.request(subject.clone(), inv.encode().into()).await {
                     Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
                     Err(_) => failed.fetch_add(1, Ordering::Relaxed),
@@ -278,22 +407,14 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let fast = fast.await.unwrap();
-    // Give the dashboard a moment to count the last replies.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = sent.load(Ordering::Relaxed);
+    // The dashboard counts the last replies a moment after they arrive (up to 5 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ui.calls_seen() < calls && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let seen = ui.calls_seen();
-    let state: serde_json::Value = {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-        tokio::spawn(conn);
-        let req = hyper::Request::get("/api/state")
-            .header("host", addr.to_string())
-            .body(http_body_util::Empty::<Bytes>::new())
-            .unwrap();
-        let body = send.send_request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
-        serde_json::from_slice(&body).unwrap()
-    };
+    let state = api_state(addr).await;
     let stats = &state["stats"];
     let entities = state["upsert"]["actors"].as_object().map_or(0, |m| m.len())
         + state["upsert"]["providers"].as_object().map_or(0, |m| m.len());
@@ -301,6 +422,10 @@ async fn main() {
     let mut lags = fast.lags.clone();
     lags.sort_unstable();
     let rps = calls as f64 / elapsed.as_secs_f64();
+    let violations = nats.violations();
+    for v in &violations {
+        eprintln!("nats-server: {v}");
+    }
     let out = serde_json::json!({
         "seconds": elapsed.as_secs_f64(), "calls": calls, "calls_failed": failed.load(Ordering::Relaxed),
         "calls_rps": rps.round(), "entities": entities, "edges": edges_shown,
@@ -308,12 +433,15 @@ async fn main() {
         "feed_lag_p50_ms": quantile(&lags, 0.5), "feed_lag_p99_ms": quantile(&lags, 0.99),
         "feed_lag_max_ms": lags.last().copied().unwrap_or(0), "fast_client_resets": fast.resets,
         "dropped_updates": stats["dropped_updates"], "slow_consumer": stats["slow_consumer"],
-        "alerts": stats["alerts_total"],
+        "alerts": stats["alerts_total"], "callers": o.callers,
+        "nats": if o.open { "open" } else { "lattice nats-config (dashboard: monitor role)" },
+        "permission_violations": violations.len(),
     });
     println!("{out}");
     eprintln!(
         "{calls} calls in {:.1} s ({rps:.0}/s) over {edges_shown} edges, {entities} entities; the dashboard counted {seen}; \
-         feed: {} messages, lag p50 {} ms p99 {} ms max {} ms; dropped updates (slow client) {}; slow consumer {}",
+         feed: {} messages, lag p50 {} ms p99 {} ms max {} ms; dropped updates (slow client) {}; slow consumer {}; \
+         permission violations {}",
         elapsed.as_secs_f64(),
         lags.len(),
         quantile(&lags, 0.5),
@@ -321,8 +449,10 @@ async fn main() {
         lags.last().copied().unwrap_or(0),
         stats["dropped_updates"],
         stats["slow_consumer"],
+        violations.len(),
     );
     heartbeat.abort();
-    responder.abort();
+    actor_responder.abort();
+    provider_responder.abort();
     ui.stop().await;
 }
