@@ -87,17 +87,29 @@ impl OtlpReceiver {
     /// # Panics
     /// If no runtime or socket can be had (the test cannot run).
     pub fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("binding the OTLP receiver on 127.0.0.1:0");
+        // Bound here (std), served on the receiver's own thread and runtime: `start` works
+        // from sync code and from inside another runtime alike.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the OTLP receiver on 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("a non-blocking listener");
         let addr = listener.local_addr().expect("the receiver's address");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         let received = Arc::new(Received::default());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = received.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-receiver".into())
-            .spawn(move || runtime.block_on(serve(listener, shared, stopped)))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, shared, stopped).await,
+                        Err(e) => {
+                            if let Ok(mut errors) = shared.errors.lock() {
+                                errors.push(format!("the listener: {e}"));
+                            }
+                        }
+                    }
+                });
+            })
             .expect("spawning the OTLP receiver thread");
         Self { addr, received, stop: Some(stop), thread: Some(thread) }
     }

@@ -12,4 +12,5 @@ mod legacy_claims;
 mod oci;
 mod provider_sdk;
 mod support;
+mod trace_context;
 mod transcript;
