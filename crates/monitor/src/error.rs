@@ -19,7 +19,7 @@ pub enum MonitorError {
         source: lattice_rpc::RpcError,
     },
     /// Subscribing to a subject failed.
-    #[error("subscribing to {subject}: {source}")]
+    #[error("subscribing to {subject}")]
     Subscribe {
         /// The subject.
         subject: String,
@@ -28,10 +28,10 @@ pub enum MonitorError {
         source: async_nats::SubscribeError,
     },
     /// Flushing the subscriptions to the server (the readiness round trip) failed.
-    #[error("flushing subscriptions to NATS: {0}")]
+    #[error("flushing subscriptions to NATS")]
     Flush(#[source] async_nats::client::FlushError),
     /// The metrics address could not be bound.
-    #[error("binding the metrics address {addr}: {source}")]
+    #[error("binding the metrics address {addr}")]
     MetricsBind {
         /// The address.
         addr: std::net::SocketAddr,

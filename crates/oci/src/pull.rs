@@ -24,6 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use lattice_proto::error::chain;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciImageManifest;
@@ -163,20 +164,6 @@ pub(crate) fn problem(reference: &OciRef, p: ManifestProblem) -> OciError {
         ManifestProblem::WrongMediaType(reason) => OciError::WrongMediaType { reference, reason },
         ManifestProblem::TooLarge { what, size, cap } => OciError::TooLarge { reference, what, size, cap },
     }
-}
-
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
 }
 
 /// Map oci-client's error to the cause an operator acts on.
@@ -404,7 +391,7 @@ impl Registries {
                 }
             };
         if let Err(e) = self.cache.set_tag(reference, &digest) {
-            tracing::warn!(reference = %reference, error = %e, "could not record the tag's digest in the cache");
+            tracing::warn!(reference = %reference, error = %lattice_proto::chain(&e), "could not record the tag's digest in the cache");
         }
         Ok(source)
     }
