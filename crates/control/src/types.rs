@@ -658,7 +658,7 @@ mod tests {
         let lp = decode_body::<StartProviderCommand>(br#"{"provider_ref":"file:///p.par.gz"}"#).unwrap();
         assert_eq!(lp.link_name, "default");
         let sp = decode_body::<StopProviderCommand>(br#"{"provider_ref":"V","link_name":"a b"}"#).unwrap_err();
-        assert!(sp.to_string().contains("link name 'a b'"), "{sp}");
+        assert!(lattice_proto::chain(&sp).contains("link name 'a b'"), "{sp}");
     }
 
     #[test]

@@ -9,15 +9,10 @@ use thiserror::Error;
 /// A failure of the monitor or spy itself.
 #[derive(Debug, Error)]
 pub enum MonitorError {
-    /// Connecting to NATS failed (address, credentials, server down).
-    #[error("connecting to NATS at {url}")]
-    Connect {
-        /// The URL we tried.
-        url: String,
-        /// The connect helper's error.
-        #[source]
-        source: lattice_rpc::RpcError,
-    },
+    /// Connecting to NATS failed (address, credentials, server down). The connect helper's
+    /// error already names the URL, so this variant adds no words of its own.
+    #[error(transparent)]
+    Connect(lattice_rpc::RpcError),
     /// Subscribing to a subject failed.
     #[error("subscribing to {subject}")]
     Subscribe {

@@ -148,15 +148,6 @@ pub struct Registries {
     credentials: Arc<RwLock<BTreeMap<String, Credential>>>,
 }
 
-/// Install ring as rustls' process-wide crypto provider (reqwest is built without one, so
-/// that aws-lc-sys is never compiled). Harmless when one is installed already.
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err only when another thread installed one first: fine either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 pub(crate) fn problem(reference: &OciRef, p: ManifestProblem) -> OciError {
     let reference = reference.to_string();
     match p {
@@ -270,7 +261,7 @@ impl Registries {
     }
 
     fn client(&self, registry: &str) -> oci_client::Client {
-        install_crypto_provider();
+        lattice_tls::install_ring();
         let protocol = if self.settings.allowed_insecure.iter().any(|h| h == registry) {
             ClientProtocol::HttpsExcept(vec![registry.to_owned()])
         } else {

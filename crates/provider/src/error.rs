@@ -30,7 +30,7 @@ pub enum ProviderError {
     #[error("bad HostData")]
     HostData(#[source] DecodeError),
     /// The RPC connection could not be opened.
-    #[error("could not connect to NATS at {url}")]
+    #[error("opening the RPC connection HostData names")]
     Connect {
         /// The URL tried.
         url: String,

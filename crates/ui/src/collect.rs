@@ -133,7 +133,7 @@ pub async fn events_task(
                 }
                 apply(&model, Input::Event { subject, event });
             }
-            Err(e) => apply(&model, Input::BadEvent { subject, reason: e.to_string() }),
+            Err(e) => apply(&model, Input::BadEvent { subject, reason: lattice_proto::chain(&e) }),
         }
     }
 }

@@ -235,7 +235,7 @@ impl Reply {
     fn ack(result: Result<(), CommandError>) -> Self {
         match result {
             Ok(()) => Reply::Json(CtlOperationAck::accepted().to_json()),
-            Err(e) => Reply::Json(CtlOperationAck::rejected(e.to_string()).to_json()),
+            Err(e) => Reply::Json(CtlOperationAck::rejected(crate::error::chain(&e)).to_json()),
         }
     }
 
@@ -378,7 +378,7 @@ async fn handle<T: ControlTarget>(ctx: Arc<Ctx<T>>, msg: async_nats::Message) {
 fn body<B: CtlBody>(request: &str, payload: &[u8]) -> Result<B, Reply> {
     decode_body::<B>(payload).map_err(|e| {
         tracing::info!(request, error = %lattice_proto::chain(&e), "refusing a malformed control request");
-        Reply::rejected(e)
+        Reply::rejected(crate::error::chain(&e))
     })
 }
 
@@ -471,7 +471,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
         CtlRequest::ConfigGet { entity, key: Some(key) } => {
             match target.get_config(entity.clone(), key.clone()).await {
                 Ok(found) => json(&found),
-                Err(e) => Reply::rejected(e),
+                Err(e) => Reply::rejected(crate::error::chain(&e)),
             }
         }
         CtlRequest::ConfigGet { key: None, .. } => Reply::rejected(CommandError::Unsupported("reading a whole config")),
