@@ -23,6 +23,10 @@ async fn state_follows_a_broker_restart_and_subscriptions_come_back() {
     server.restart();
     let up = tokio::time::timeout(Duration::from_secs(10), state.changed()).await.expect("reconnect seen");
     assert_eq!(up, Some(ConnState::Connected));
+    // The history says what happened: one drop, and an outage about as long as the kill.
+    let status = nats.state.status();
+    assert_eq!(status.disconnects, 1);
+    assert!(status.last_outage.is_some_and(|o| o > Duration::ZERO && o < Duration::from_secs(20)), "{status:?}");
 
     // The subscription made before the restart is live again (async-nats re-subscribes).
     let publisher = async_nats::connect(server.url()).await.expect("publisher");
