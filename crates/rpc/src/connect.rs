@@ -14,7 +14,8 @@
 //!   call after the broker returns succeeds within a fraction of a second.
 //! - **Connection state** ([`ConnState`] in a [`ConnWatch`]): fed by the client's event
 //!   callback, so callers can fail fast while the connection is down instead of waiting
-//!   out a timeout, and health checks can report it. Other events (slow consumer, server
+//!   out a timeout, and health checks can report it. After a reconnect it turns
+//!   `Connected` only once a round trip shows the server has the re-sent subscriptions. Other events (slow consumer, server
 //!   errors) go to [`NatsEvents`] for those that watch them (the monitor).
 
 use std::fmt;
@@ -37,6 +38,10 @@ pub const RECONNECT_JITTER: Duration = Duration::from_millis(50);
 
 /// How long one attempt to reach a server may take before the next is tried.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a reconnect waits for the server to confirm the re-sent subscriptions before
+/// the state says `Connected` anyway.
+const RESUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 /// How many connection events are buffered for [`NatsEvents`] before newer ones are
 /// dropped (a flood of slow-consumer events says the same thing as its first thousand).
@@ -321,13 +326,25 @@ impl NatsOptions {
         let (state_tx, state_rx) = watch::channel(ConnStatus::new(ConnState::Connected));
         let (event_tx, event_rx) = mpsc::channel(EVENT_BUFFER);
         let state_tx = Arc::new(state_tx);
+        // The client, once made: on a reconnect the state turns `Connected` only after a
+        // round trip, so the subscriptions async-nats re-sends (queue groups included) are
+        // live on the server before anyone is told the connection is healthy.
+        let made: Arc<std::sync::OnceLock<async_nats::Client>> = Arc::default();
+        let made_in_callback = made.clone();
         let mut options = ConnectOptions::new()
             .max_reconnects(None)
             .reconnect_delay_callback(reconnect_delay)
             .connection_timeout(self.connect_timeout)
             .event_callback(move |event| {
                 let (state_tx, event_tx) = (state_tx.clone(), event_tx.clone());
+                let client = made_in_callback.get().cloned();
                 async move {
+                    if let (Event::Connected, Some(client)) = (&event, client) {
+                        // PING after the re-sent SUBs; the PONG says the server has them.
+                        // A failure means the connection dropped again: its own event
+                        // follows and says so.
+                        let _ = tokio::time::timeout(RESUBSCRIBE_WAIT, client.flush()).await;
+                    }
                     // Only real changes wake watchers: the first `Connected` event follows a
                     // state that already says connected.
                     let new = match event {
@@ -352,6 +369,7 @@ impl NatsOptions {
         }
         options = self.auth.apply(options).await?;
         let client = options.connect(addrs).await.map_err(|e| RpcError::Connect { url: shown, source: e.into() })?;
+        let _ = made.set(client.clone());
         Ok(Nats { client, state: ConnWatch { rx: state_rx, _fixed: None }, events: NatsEvents { rx: event_rx } })
     }
 }
