@@ -6,7 +6,9 @@
 
 mod cmd;
 mod common;
-mod exit;
+
+/// `crate::exit` is where every verb takes its `Failure` / `Outcome` from.
+use common::exit;
 
 use std::process::ExitCode;
 

@@ -143,7 +143,7 @@ impl CtlClient {
 
     /// Store a link (`linkdefs.put`). Checked locally first, as a Lattice host would.
     pub async fn put_link(&self, link: &LinkDefinition) -> Result<(), ControlError> {
-        link.validate().map_err(|reason| ControlError::invalid(<LinkDefinition as CtlBody>::WHAT, reason))?;
+        link.validate().map_err(|source| ControlError::Invalid { what: <LinkDefinition as CtlBody>::WHAT, source })?;
         self.command(subjects::linkdefs_put(&self.lattice), to_json(link)).await
     }
 
@@ -328,7 +328,7 @@ impl CtlClient {
     async fn command(&self, subject: String, body: Vec<u8>) -> Result<(), ControlError> {
         let msg = self.request(subject.clone(), body).await?;
         let ack: CtlOperationAck = decode_json("control ack", &msg.payload)?;
-        ack.into_result().map_err(|error| ControlError::Rejected { subject, error })
+        ack.into_result(subject)
     }
 
     async fn gather<T: DeserializeOwned>(
@@ -352,7 +352,7 @@ impl CtlClient {
             }
             match decode_json::<T>(what, &msg.payload) {
                 Ok(reply) => replies.push(reply),
-                Err(e) => tracing::warn!(%subject, error = %e, "skipping an undecodable reply"),
+                Err(e) => tracing::warn!(%subject, error = %lattice_proto::chain(&e), "skipping an undecodable reply"),
             }
         }
         // Best effort: the subscription dies with `sub` anyway.

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use lattice_proto::{KeyError, NameError};
+
 /// A boxed error from async-nats (its error types are many and generic).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -49,16 +51,17 @@ pub enum ControlError {
         reason: String,
     },
     /// A well-formed message that breaks a rule (an empty reference, a bad key or name, a
-    /// KV key that does not match its value).
-    #[error("invalid {what}: {reason}")]
+    /// KV key that does not match its value). The rule is the source.
+    #[error("invalid {what}")]
     Invalid {
         /// What was invalid.
         what: &'static str,
-        /// Why.
-        reason: String,
+        /// The rule it breaks.
+        #[source]
+        source: RuleError,
     },
     /// The NATS connection failed (publish, subscribe, flush).
-    #[error("NATS {op} failed: {source}")]
+    #[error("NATS {op} failed")]
     Nats {
         /// The operation that failed (`publish`, `subscribe`, `flush`, `request`).
         op: &'static str,
@@ -79,8 +82,58 @@ impl ControlError {
         ControlError::Decode { what, reason: err.to_string() }
     }
 
-    /// A [`ControlError::Invalid`].
+    /// A [`ControlError::Invalid`] breaking the rule `reason` describes.
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
-        ControlError::Invalid { what, reason: reason.into() }
+        ControlError::Invalid { what, source: RuleError::Other(reason.into()) }
     }
+}
+
+/// The rule a well-formed control message (or a stored record) breaks: which field, and why.
+/// The source of [`ControlError::Invalid`]; the key and name errors are its own sources.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// A required field is empty.
+    #[error("`{field}` is required and must not be empty")]
+    Required {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field that must hold a public key of one kind does not.
+    #[error("`{field}`")]
+    Key {
+        /// The field.
+        field: &'static str,
+        /// Why the key is unusable.
+        #[source]
+        source: KeyError,
+    },
+    /// A field that must hold a name (a link name) does not.
+    #[error("`{field}`")]
+    Name {
+        /// The field.
+        field: &'static str,
+        /// Why the name is unusable.
+        #[source]
+        source: NameError,
+    },
+    /// A stored link definition whose key is not the hash of its content.
+    #[error("linkdef hash mismatch: key {key}, content {content}")]
+    LinkdefHash {
+        /// The hash in the key.
+        key: String,
+        /// The hash of the content.
+        content: String,
+    },
+    /// Stored claims under another entity's key.
+    #[error("key names {key} but the claims are about {subject}")]
+    ClaimsSubject {
+        /// The key's entity.
+        key: String,
+        /// The claims' subject.
+        subject: String,
+    },
+    /// Any other rule, in words (an unknown event name, a malformed timestamp).
+    #[error("{0}")]
+    Other(String),
 }

@@ -34,7 +34,7 @@ pub mod subjects;
 pub mod types;
 
 pub use client::{CtlClient, CtlClientBuilder, EventStream};
-pub use error::ControlError;
+pub use error::{ControlError, RuleError};
 pub use events::{CloudEvent, EventName, LatticeEvent, Timestamp};
 pub use subjects::CtlRequest;
 pub use types::{CtlBody, CtlOperationAck, decode_body};

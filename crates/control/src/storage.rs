@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ControlError;
+use crate::error::{ControlError, RuleError};
 use crate::types::{ClaimsMap, split_list, to_json};
 
 /// The prefix of link keys.
@@ -99,7 +99,7 @@ pub fn decode_linkdef(key: &str, value: &[u8]) -> Result<LinkDefinition, Control
     let names = ("link definition entry", "stored link definition");
     decode_entry(key, LINKDEF_PREFIX, value, names, |id, ld: &LinkDefinition| {
         let want = linkdef_hash(&ld.actor_id, &ld.contract_id, &ld.link_name);
-        if id == want { Ok(()) } else { Err(format!("linkdef hash mismatch: key {id}, content {want}")) }
+        if id == want { Ok(()) } else { Err(RuleError::LinkdefHash { key: id.to_owned(), content: want }) }
     })
 }
 
@@ -111,13 +111,13 @@ fn decode_entry<T: DeserializeOwned>(
     prefix: &str,
     value: &[u8],
     (entry, stored): (&'static str, &'static str),
-    check: impl FnOnce(&str, &T) -> Result<(), String>,
+    check: impl FnOnce(&str, &T) -> Result<(), RuleError>,
 ) -> Result<T, ControlError> {
     let Some(suffix) = key.strip_prefix(prefix) else {
         return Err(ControlError::invalid(entry, format!("key '{key}' is not a {prefix} key")));
     };
     let record: T = serde_json::from_slice(value).map_err(|e| ControlError::decode(stored, &e))?;
-    check(suffix, &record).map_err(|reason| ControlError::invalid(entry, reason))?;
+    check(suffix, &record).map_err(|source| ControlError::Invalid { what: entry, source })?;
     Ok(record)
 }
 
@@ -205,7 +205,7 @@ impl StoredClaims {
             if claims.subject() == subject {
                 Ok(())
             } else {
-                Err(format!("key names {subject} but the claims are about {}", claims.subject()))
+                Err(RuleError::ClaimsSubject { key: subject.to_owned(), subject: claims.subject().to_owned() })
             }
         })
     }

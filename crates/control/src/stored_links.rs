@@ -96,7 +96,7 @@ impl StoredLinks {
         }
         Ok(match storage::decode_linkdef(&key, &message.payload) {
             Ok(stored) => Stored::Present(stored),
-            Err(e) => Stored::Bad(e.to_string()),
+            Err(e) => Stored::Bad(lattice_proto::chain(&e)),
         })
     }
 

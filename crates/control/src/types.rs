@@ -26,7 +26,7 @@ use lattice_proto::{ActorKey, LinkDefinition, LinkName, ProviderKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ControlError;
+use crate::error::{ControlError, RuleError};
 
 /// Host labels (`hostcore.arch`, `zone`, …), sorted.
 pub type LabelMap = BTreeMap<String, String>;
@@ -81,15 +81,16 @@ impl CtlOperationAck {
         to_json(self)
     }
 
-    /// `Ok(())` if accepted, else the error text.
-    pub fn into_result(self) -> Result<(), String> {
-        if self.accepted { Ok(()) } else { Err(self.error) }
+    /// `Ok(())` if accepted, else [`ControlError::Rejected`] with the ack's error text
+    /// (`subject`: where the request was sent).
+    pub fn into_result(self, subject: impl Into<String>) -> Result<(), ControlError> {
+        if self.accepted { Ok(()) } else { Err(ControlError::Rejected { subject: subject.into(), error: self.error }) }
     }
 }
 
 impl From<&ControlError> for CtlOperationAck {
     fn from(err: &ControlError) -> Self {
-        Self::rejected(err.to_string())
+        Self::rejected(lattice_proto::chain(err))
     }
 }
 
@@ -508,7 +509,7 @@ pub trait CtlBody: DeserializeOwned {
     const WHAT: &'static str;
 
     /// Rules beyond the JSON shape; the error says which field is wrong and why.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), RuleError> {
         Ok(())
     }
 }
@@ -524,7 +525,7 @@ pub fn decode_body<T: CtlBody>(payload: &[u8]) -> Result<T, ControlError> {
         });
     }
     let body = T::deserialize(value).map_err(|e| ControlError::decode(T::WHAT, &e))?;
-    body.validate().map_err(|reason| ControlError::invalid(T::WHAT, reason))?;
+    body.validate().map_err(|source| ControlError::Invalid { what: T::WHAT, source })?;
     Ok(body)
 }
 
@@ -556,21 +557,21 @@ pub(crate) fn split_list(s: &str) -> Vec<&str> {
     s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
-fn required(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() { Err(format!("`{field}` is required and must not be empty")) } else { Ok(()) }
+fn required(field: &'static str, value: &str) -> Result<(), RuleError> {
+    if value.trim().is_empty() { Err(RuleError::Required { field }) } else { Ok(()) }
 }
 
-fn link_name(value: &str) -> Result<(), String> {
-    LinkName::new(value).map(drop).map_err(|e| format!("`link_name`: {e}"))
+fn link_name(value: &str) -> Result<(), RuleError> {
+    LinkName::new(value).map(drop).map_err(|source| RuleError::Name { field: "link_name", source })
 }
 
-fn actor_key(field: &str, value: &str) -> Result<(), String> {
+fn actor_key(field: &'static str, value: &str) -> Result<(), RuleError> {
     required(field, value)?;
-    ActorKey::parse(value).map(drop).map_err(|e| format!("`{field}`: {e}"))
+    ActorKey::parse(value).map(drop).map_err(|source| RuleError::Key { field, source })
 }
 
 /// The rules of a body that names a provider: a non-empty `provider_ref` and a valid link name.
-fn provider_and_link(provider_ref: &str, link: &str) -> Result<(), String> {
+fn provider_and_link(provider_ref: &str, link: &str) -> Result<(), RuleError> {
     required("provider_ref", provider_ref)?;
     link_name(link)
 }
@@ -582,7 +583,7 @@ macro_rules! ctl_bodies {
         impl CtlBody for $body {
             const WHAT: &'static str = $what;
             $(
-                fn validate(&self) -> Result<(), String> {
+                fn validate(&self) -> Result<(), RuleError> {
                     let $this = self;
                     $rules
                 }
@@ -595,7 +596,7 @@ ctl_bodies! {
     LinkDefinition: "link definition" => |ld| {
         actor_key("actor_id", &ld.actor_id)?;
         required("provider_id", &ld.provider_id)?;
-        ProviderKey::parse(&ld.provider_id).map_err(|e| format!("`provider_id`: {e}"))?;
+        ProviderKey::parse(&ld.provider_id).map_err(|source| RuleError::Key { field: "provider_id", source })?;
         required("contract_id", &ld.contract_id)?;
         link_name(&ld.link_name)
     };
@@ -638,17 +639,25 @@ mod tests {
         let ack = CtlOperationAck::rejected("bad \"quote\"\n");
         let back: CtlOperationAck = serde_json::from_slice(&ack.to_json()).unwrap();
         assert_eq!(back, ack);
-        assert_eq!(back.into_result(), Err("bad \"quote\"\n".to_owned()));
+        assert!(
+            matches!(back.into_result("s"), Err(ControlError::Rejected { error, .. }) if error == "bad \"quote\"\n")
+        );
     }
 
     #[test]
     fn malformed_scale_is_refused() {
         let e = decode_body::<ScaleActorCommand>(b"[]").unwrap_err();
-        assert_eq!(e.to_string(), "failed to deserialize scale actor command: expected a JSON object, found an array");
+        assert_eq!(
+            lattice_proto::chain(&e),
+            "failed to deserialize scale actor command: expected a JSON object, found an array"
+        );
         let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"file:///a.wasm"}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `count`"), "{e}");
+        assert!(lattice_proto::chain(&e).contains("missing field `count`"), "{e}");
         let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"","count":1}"#).unwrap_err();
-        assert_eq!(e.to_string(), "invalid scale actor command: `actor_ref` is required and must not be empty");
+        assert_eq!(
+            lattice_proto::chain(&e),
+            "invalid scale actor command: `actor_ref` is required and must not be empty"
+        );
         let e = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"a","count":-1}"#).unwrap_err();
         assert!(matches!(e, ControlError::Decode { .. }), "{e}");
         let ok = decode_body::<ScaleActorCommand>(br#"{"actor_ref":"a","count":3}"#).unwrap();
@@ -658,7 +667,7 @@ mod tests {
     #[test]
     fn link_put_rules() {
         let e = decode_body::<LinkDefinition>(b"{bad").unwrap_err();
-        assert!(e.to_string().starts_with("failed to deserialize link definition: "), "{e}");
+        assert!(lattice_proto::chain(&e).starts_with("failed to deserialize link definition: "), "{e}");
         let good = serde_json::json!({
             "id": "X", "actor_id": ACTOR, "provider_id": PROVIDER, "link_name": "default",
             "contract_id": "wasmcloud:httpserver", "values": {"address": "0.0.0.0:8080"},
@@ -668,10 +677,10 @@ mod tests {
         assert_eq!(ld.values.get("address"), Some("0.0.0.0:8080"));
         let swapped = good.replace(ACTOR, "MSWAPPED").replace(PROVIDER, ACTOR).replace("MSWAPPED", PROVIDER);
         let e = decode_body::<LinkDefinition>(swapped.as_bytes()).unwrap_err();
-        assert!(e.to_string().starts_with("invalid link definition: `actor_id`: wrong key kind"), "{e}");
+        assert!(lattice_proto::chain(&e).starts_with("invalid link definition: `actor_id`: wrong key kind"), "{e}");
         let dotted = good.replace(r#""link_name":"default""#, r#""link_name":"a.b""#);
         let e = decode_body::<LinkDefinition>(dotted.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("`link_name`"), "{e}");
+        assert!(lattice_proto::chain(&e).contains("`link_name`"), "{e}");
     }
 
     #[test]
@@ -706,7 +715,7 @@ mod tests {
         let lp = decode_body::<StartProviderCommand>(br#"{"provider_ref":"file:///p.par.gz"}"#).unwrap();
         assert_eq!(lp.link_name, "default");
         let sp = decode_body::<StopProviderCommand>(br#"{"provider_ref":"V","link_name":"a b"}"#).unwrap_err();
-        assert!(sp.to_string().contains("link name 'a b'"), "{sp}");
+        assert!(lattice_proto::chain(&sp).contains("link name 'a b'"), "{sp}");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use lattice_proto::{ActorKey, LinkName, ProviderKey, WasmCloudEntity};
 use lattice_rpc::RpcClient;
 
-use crate::actor::{BoxFuture, CallTarget, HostCall, HostCalls};
+use crate::actor::{BoxFuture, CallTarget, HostCall, HostCallError, HostCalls};
 use crate::links::LinkStore;
 
 /// The default link name (0.82 `DEFAULT_LINK_NAME`).
@@ -47,19 +47,20 @@ impl ActorCalls {
     }
 
     /// Decide where `call` goes, or why it may not go anywhere.
-    pub fn route(&self, call: &HostCall) -> Result<Route, String> {
+    pub fn route(&self, call: &HostCall) -> Result<Route, HostCallError> {
         let binding = if call.binding.is_empty() { DEFAULT_LINK_NAME } else { call.binding.as_str() };
         let actor = call.actor.as_str();
         if let Some(ld) = self.links.find(actor, &call.namespace, binding) {
             if !call.claims.has_cap(&call.namespace) {
-                return Err(format!(
-                    "capability not granted: actor {actor} is linked to provider {} for `{}` (link name `{binding}`) \
-                     but its claims do not list the capability `{}` (sign it with `--cap {}`)",
-                    ld.provider_id, call.namespace, call.namespace, call.namespace
-                ));
+                return Err(HostCallError::LinkedWithoutCapability {
+                    actor: actor.to_owned(),
+                    provider: ld.provider_id,
+                    contract: call.namespace.clone(),
+                    link_name: binding.to_owned(),
+                });
             }
-            let provider = ProviderKey::parse(&ld.provider_id).map_err(|e| format!("bad link: {e}"))?;
-            let link = LinkName::new(ld.link_name.clone()).map_err(|e| format!("bad link: {e}"))?;
+            let provider = ProviderKey::parse(&ld.provider_id).map_err(HostCallError::BadLinkKey)?;
+            let link = LinkName::new(ld.link_name.clone()).map_err(HostCallError::BadLinkName)?;
             return Ok(Route::Provider(WasmCloudEntity::provider(&provider, &link, ld.contract_id)));
         }
         match call.target() {
@@ -68,28 +69,23 @@ impl ActorCalls {
                 if let Some(key) = self.links.resolve_alias(name).and_then(|k| ActorKey::parse(&k).ok()) {
                     return Ok(Route::Actor(WasmCloudEntity::actor(&key)));
                 }
+                let (actor, namespace, link_name) = (actor.to_owned(), name.to_owned(), binding.to_owned());
                 if name.contains(':') && !call.claims.has_cap(name) {
-                    return Err(format!(
-                        "capability not granted: actor {actor} has no capability claim for `{name}` and no link for it \
-                         under link name `{binding}`"
-                    ));
+                    return Err(HostCallError::NoCapability { actor, namespace, link_name });
                 }
-                Err(format!(
-                    "link not found: actor {actor} has no link for `{name}` under link name `{binding}`, \
-                     and no actor has the call alias `{name}`"
-                ))
+                Err(HostCallError::LinkNotFound { actor, namespace, link_name })
             }
         }
     }
 }
 
 impl HostCalls for ActorCalls {
-    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, HostCallError>> {
         Box::pin(async move {
             let target = match self.route(&call) {
                 Ok(Route::Provider(t) | Route::Actor(t)) => t,
                 Err(e) => {
-                    tracing::debug!(actor = %call.actor, namespace = %call.namespace, error = %e, "host call refused");
+                    tracing::debug!(actor = %call.actor, namespace = %call.namespace, error = %lattice_proto::chain(&e), "host call refused");
                     return Err(e);
                 }
             };
@@ -98,7 +94,7 @@ impl HostCalls for ActorCalls {
             self.rpc
                 .call(WasmCloudEntity::actor(&call.actor), target, operation, call.payload)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(HostCallError::Rpc)
         })
     }
 }

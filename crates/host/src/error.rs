@@ -2,6 +2,7 @@
 //! with, as variants a caller (the CLI, the control interface, tests) can match on.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -27,7 +28,7 @@ pub enum HostError {
         reason: String,
     },
     /// Reading a file the host needs failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -37,7 +38,7 @@ pub enum HostError {
     },
     /// The actor module was refused: unsigned, tampered, expired, forged, or not a
     /// wasmbus actor. The text says which.
-    #[error("cannot start actor from '{reference}': {source}")]
+    #[error("cannot start actor from '{reference}'")]
     ActorRefused {
         /// The reference the module came from.
         reference: String,
@@ -60,11 +61,20 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// A provider process did not start, or did not become ready.
+    #[error("cannot start provider '{reference}'")]
+    ProviderLaunch {
+        /// The reference the provider came from.
+        reference: String,
+        /// Why.
+        #[source]
+        source: ProviderRunError,
+    },
     /// A manifest file is malformed or names something it does not define.
     #[error("invalid manifest: {0}")]
     Manifest(String),
     /// The JetStream KV bucket `LATTICEDATA_{lattice}` failed.
-    #[error("lattice data bucket: {op} failed: {source}")]
+    #[error("lattice data bucket: {op} failed")]
     Kv {
         /// What was being done (`open`, `put`, `delete`, `watch`, `read`).
         op: &'static str,
@@ -73,7 +83,7 @@ pub enum HostError {
         source: BoxError,
     },
     /// A NATS operation failed.
-    #[error("nats {op} failed: {source}")]
+    #[error("nats {op} failed")]
     Nats {
         /// What was being done.
         op: &'static str,
@@ -82,7 +92,7 @@ pub enum HostError {
         source: BoxError,
     },
     /// Serving an actor's subject failed.
-    #[error("rpc: {0}")]
+    #[error("rpc")]
     Rpc(#[from] lattice_rpc::RpcError),
     /// Writing or reading the host's state directory failed.
     #[error("state directory {path}: {reason}")]
@@ -124,7 +134,7 @@ impl HostError {
             HostError::ActorRefused { .. } => "actor_refused",
             HostError::NotRunning(_) => "not_running",
             HostError::InvalidLink(_) => "invalid_link",
-            HostError::ProviderStart { .. } => "provider_start",
+            HostError::ProviderStart { .. } | HostError::ProviderLaunch { .. } => "provider_start",
             HostError::Manifest(_) => "manifest",
             HostError::Kv { .. } => "kv",
             HostError::Nats { .. } => "nats",
@@ -136,18 +146,40 @@ impl HostError {
     }
 }
 
-/// The whole source chain of `err` on one line (`a: b: c`), skipping a source whose text
-/// the outer message already ends with.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
+/// Why a provider process failed to run: launching it, waiting for it to become ready, or
+/// a health check (the source of [`HostError::ProviderLaunch`], and logged by the health loop).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ProviderRunError {
+    /// The binary could not be started.
+    #[error("cannot run {binary}")]
+    Spawn {
+        /// The provider binary.
+        binary: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process exited before it answered a health check.
+    #[error("the provider exited before it became ready ({status}); its output is in the host log")]
+    Exited {
+        /// The exit status (or why it could not be read).
+        status: String,
+    },
+    /// No health check was answered before the start timeout.
+    #[error("the provider did not answer a health check within {0:?}")]
+    NotReady(Duration),
+    /// A health check was not answered in time.
+    #[error("no answer within {0:?}")]
+    HealthTimeout(Duration),
+    /// The health check request failed (no responders, connection).
+    #[error("health check request failed")]
+    HealthRequest(#[source] async_nats::RequestError),
+    /// The answer to a health check is not a `HealthCheckResponse`.
+    #[error("undecodable health check answer")]
+    HealthDecode(#[source] lattice_proto::DecodeError),
 }
+
+/// The whole source chain of an error on one line (the workspace's one helper, re-exported
+/// here for the host's callers).
+pub use lattice_proto::error::chain;

@@ -366,7 +366,7 @@ impl Host {
         );
         drop(actors);
         if let Err(e) = self.inner.links.put_claims(stored_claims(module.claims())).await {
-            tracing::warn!(actor = %key, error = %e, "could not store the actor's claims in the lattice data bucket");
+            tracing::warn!(actor = %key, error = %lattice_proto::chain(&e), "could not store the actor's claims in the lattice data bucket");
         }
         tracing::info!(actor = %key, name = module.claims().name().unwrap_or(""), max_instances, reference, "actor started");
         let claims = claims_data(module.claims());
@@ -559,7 +559,7 @@ impl Host {
         }
         let reservation = StartReservation { host: self, id: id.clone() };
         if let Err(e) = self.inner.links.put_claims(StoredClaims::Provider(resolved.claims.clone())).await {
-            tracing::warn!(provider = %id.0, error = %e, "could not store the provider's claims in the lattice data bucket");
+            tracing::warn!(provider = %id.0, error = %lattice_proto::chain(&e), "could not store the provider's claims in the lattice data bucket");
         }
         let running = RunningProvider::start(self.provider_env(), spec, resolved).await?;
         let key = running.key().clone();

@@ -31,7 +31,7 @@ pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 fn command_error(e: &HostError) -> CommandError {
     match e {
         HostError::NotRunning(text) => CommandError::NotFound(text.clone()),
-        HostError::Reference { .. } | HostError::InvalidLink(_) => CommandError::Refused(e.to_string()),
+        HostError::Reference { .. } | HostError::InvalidLink(_) => CommandError::Refused(chain(e)),
         _ => CommandError::failed(e),
     }
 }
@@ -48,7 +48,7 @@ fn too_many_starts() -> CommandError {
 /// `--allow-latest` ([`crate::resolve::check`]); a local file only when the host allows
 /// file loads and it exists within the size limit ([`load_policy::check_control_reference`]).
 fn check_reference(host: &Host, reference: &str) -> Result<(), CommandError> {
-    let refused = |e: HostError| CommandError::Refused(e.to_string());
+    let refused = |e: HostError| CommandError::Refused(chain(&e));
     match crate::resolve::classify(reference).map_err(refused)? {
         crate::resolve::Source::Oci(r) => host.registries().check_request(&r).map_err(|e| refused(e.into())),
         crate::resolve::Source::Local(_) => match load_policy::check_control_reference(host.config(), reference) {
@@ -169,7 +169,7 @@ impl ControlTarget for Host {
             if let Err(e) =
                 Host::scale_actor(&host, &command.actor_ref, command.max_instances, annotations.clone()).await
             {
-                tracing::warn!(actor_ref = %command.actor_ref, error = %e, "actor start failed");
+                tracing::warn!(actor_ref = %command.actor_ref, error = %lattice_proto::chain(&e), "actor start failed");
                 let data = ActorsStartFailedData {
                     annotations,
                     error: chain(&e),
@@ -203,7 +203,7 @@ impl ControlTarget for Host {
         self.inner.tracker.spawn(async move {
             let _permit = permit;
             if let Err(e) = Host::start_provider(&host, spec).await {
-                tracing::warn!(provider_ref = %command.provider_ref, error = %e, "provider start failed");
+                tracing::warn!(provider_ref = %command.provider_ref, error = %lattice_proto::chain(&e), "provider start failed");
             }
         });
         Ok(())

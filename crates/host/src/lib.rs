@@ -41,6 +41,6 @@ mod storage;
 
 pub use builder::HostBuilder;
 pub use config::{Credentials, HostConfig, Observability};
-pub use error::HostError;
+pub use error::{HostError, ProviderRunError};
 pub use host::{ActorStatus, Host};
 pub use provider::{NativeClaims, ProviderSpec};

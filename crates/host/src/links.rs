@@ -149,14 +149,14 @@ impl LinkStore {
                                     store.notify(change).await;
                                 }
                                 Some(Err(e)) => {
-                                    tracing::warn!(error = %e, "lattice data watch failed; re-watching");
+                                    tracing::warn!(error = %lattice_proto::chain(&e), "lattice data watch failed; re-watching");
                                     break;
                                 }
                                 None => break,
                             }
                         }
                     },
-                    Err(e) => tracing::warn!(error = %e, "cannot watch the lattice data bucket; retrying"),
+                    Err(e) => tracing::warn!(error = %lattice_proto::chain(&e), "cannot watch the lattice data bucket; retrying"),
                 }
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -194,7 +194,7 @@ impl LinkStore {
                     Change::LinkPut(ld)
                 }
                 Err(e) => {
-                    tracing::warn!(key, error = %e, "ignoring a bad link definition in the lattice data bucket");
+                    tracing::warn!(key, error = %lattice_proto::chain(&e), "ignoring a bad link definition in the lattice data bucket");
                     Change::None
                 }
             },
@@ -216,7 +216,9 @@ impl LinkStore {
                         }
                         view.claims.insert(subject, claims);
                     }
-                    Err(e) => tracing::warn!(key, error = %e, "ignoring bad claims in the lattice data bucket"),
+                    Err(e) => {
+                        tracing::warn!(key, error = %lattice_proto::chain(&e), "ignoring bad claims in the lattice data bucket")
+                    }
                 }
                 Change::None
             }
@@ -252,7 +254,7 @@ impl LinkStore {
             subject::linkdefs_del(&self.inner.lattice, &provider, &link)
         };
         if let Err(e) = self.inner.rpc.publish(subject.into_string(), ld.encode().into()).await {
-            tracing::warn!(error = %e, provider = %ld.provider_id, "could not publish a link to its provider");
+            tracing::warn!(error = %lattice_proto::chain(&e), provider = %ld.provider_id, "could not publish a link to its provider");
         }
     }
 

@@ -38,7 +38,7 @@ impl Handler for ActorHandler {
         // server moves the futures of a batch around; a pointer moves for free.
         Box::pin(actor.call(&request.origin, &request.operation, request.msg))
             .await
-            .map_err(|e| HandlerError::new(e.to_string()))
+            .map_err(|e| HandlerError::from_error(&e))
     }
 }
 

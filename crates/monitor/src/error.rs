@@ -9,17 +9,12 @@ use thiserror::Error;
 /// A failure of the monitor or spy itself.
 #[derive(Debug, Error)]
 pub enum MonitorError {
-    /// Connecting to NATS failed (address, credentials, server down).
-    #[error("connecting to NATS at {url}")]
-    Connect {
-        /// The URL we tried.
-        url: String,
-        /// The connect helper's error.
-        #[source]
-        source: lattice_rpc::RpcError,
-    },
+    /// Connecting to NATS failed (address, credentials, server down). The connect helper's
+    /// error already names the URL, so this variant adds no words of its own.
+    #[error(transparent)]
+    Connect(lattice_rpc::RpcError),
     /// Subscribing to a subject failed.
-    #[error("subscribing to {subject}: {source}")]
+    #[error("subscribing to {subject}")]
     Subscribe {
         /// The subject.
         subject: String,
@@ -28,10 +23,10 @@ pub enum MonitorError {
         source: async_nats::SubscribeError,
     },
     /// Flushing the subscriptions to the server (the readiness round trip) failed.
-    #[error("flushing subscriptions to NATS: {0}")]
+    #[error("flushing subscriptions to NATS")]
     Flush(#[source] async_nats::client::FlushError),
     /// The metrics address could not be bound.
-    #[error("binding the metrics address {addr}: {source}")]
+    #[error("binding the metrics address {addr}")]
     MetricsBind {
         /// The address.
         addr: std::net::SocketAddr,

@@ -554,7 +554,7 @@ async fn alert_task(
         if let Some(subject) = &subject
             && let Err(e) = nats.publish(subject.clone(), Bytes::from(alert.to_json())).await
         {
-            tracing::warn!(error = %e, %subject, "could not publish an alert");
+            tracing::warn!(error = %lattice_proto::chain(&e), %subject, "could not publish an alert");
         }
         if reports.send(Report::Alert(alert)).await.is_err() {
             break;

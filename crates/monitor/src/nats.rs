@@ -45,7 +45,7 @@ pub async fn connect_with_auth(
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .connect()
         .await
-        .map_err(|source| MonitorError::Connect { url: url.to_owned(), source })?;
+        .map_err(MonitorError::Connect)?;
     Ok((nats.client, nats.events))
 }
 

@@ -223,7 +223,7 @@ impl Task {
                     ld.actor_id, ld.contract_id, ld.link_name
                 ),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the lattice data bucket to check a link put");
+                    tracing::warn!(error = %lattice_proto::chain(&e), "cannot read the lattice data bucket to check a link put");
                     return;
                 }
             };

@@ -24,6 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use lattice_proto::error::chain;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciImageManifest;
@@ -147,15 +148,6 @@ pub struct Registries {
     credentials: Arc<RwLock<BTreeMap<String, Credential>>>,
 }
 
-/// Install ring as rustls' process-wide crypto provider (reqwest is built without one, so
-/// that aws-lc-sys is never compiled). Harmless when one is installed already.
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err only when another thread installed one first: fine either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 pub(crate) fn problem(reference: &OciRef, p: ManifestProblem) -> OciError {
     let reference = reference.to_string();
     match p {
@@ -163,20 +155,6 @@ pub(crate) fn problem(reference: &OciRef, p: ManifestProblem) -> OciError {
         ManifestProblem::WrongMediaType(reason) => OciError::WrongMediaType { reference, reason },
         ManifestProblem::TooLarge { what, size, cap } => OciError::TooLarge { reference, what, size, cap },
     }
-}
-
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = e.source();
-    }
-    text
 }
 
 /// Map oci-client's error to the cause an operator acts on.
@@ -283,7 +261,7 @@ impl Registries {
     }
 
     fn client(&self, registry: &str) -> oci_client::Client {
-        install_crypto_provider();
+        lattice_tls::install_ring();
         let protocol = if self.settings.allowed_insecure.iter().any(|h| h == registry) {
             ClientProtocol::HttpsExcept(vec![registry.to_owned()])
         } else {
@@ -404,7 +382,7 @@ impl Registries {
                 }
             };
         if let Err(e) = self.cache.set_tag(reference, &digest) {
-            tracing::warn!(reference = %reference, error = %e, "could not record the tag's digest in the cache");
+            tracing::warn!(reference = %reference, error = %lattice_proto::chain(&e), "could not record the tag's digest in the cache");
         }
         Ok(source)
     }

@@ -1,7 +1,14 @@
-//! Error types for decoding bytes and validating names and keys.
+//! Error types for decoding bytes and validating names and keys, and [`chain`]: the one
+//! function in the workspace that turns an error and its causes into one line.
 //!
 //! Claims failures have their own enum, [`crate::ClaimsError`], because callers (the
 //! RPC server, the monitor) match on the exact reason a call was refused.
+//!
+//! The rule for every error type in the workspace: a variant's `Display` says only its own
+//! part, and its cause is a `#[source]` (never also written into the message). Whoever shows
+//! an error to a person or puts it on the wire (the CLI's `error:` line, a control reply, an
+//! `InvocationResponse.error`, a log line) prints the whole chain with [`chain`], so each
+//! cause appears exactly once.
 
 use thiserror::Error;
 
@@ -81,4 +88,56 @@ pub enum NameError {
         /// A description of the offending character.
         what: String,
     },
+}
+
+/// An error and all its causes on one line, joined by `": "`: `a: b: c`.
+///
+/// A cause whose text the line already ends with is skipped: some foreign error types
+/// (async-nats, hyper, oci-client) write their own source into their message as well, and
+/// it must still appear once. Errors of this workspace never do (see the module docs).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !next.is_empty() && !text.ends_with(&next) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Error)]
+    #[error("outer {0}")]
+    struct Outer(&'static str, #[source] Middle);
+
+    #[derive(Debug, Error)]
+    #[error("middle")]
+    struct Middle(#[source] std::io::Error);
+
+    /// A foreign-style error that writes its source into its own message too.
+    #[derive(Debug, Error)]
+    #[error("embeds: {0}")]
+    struct Embeds(#[source] std::io::Error);
+
+    #[test]
+    fn chain_joins_each_cause_once() {
+        let err = Outer("x", Middle(std::io::Error::other("disk on fire")));
+        assert_eq!(chain(&err), "outer x: middle: disk on fire");
+        assert_eq!(chain(&std::io::Error::other("alone")), "alone");
+    }
+
+    #[test]
+    fn chain_skips_a_cause_the_message_already_ends_with() {
+        let err = Embeds(std::io::Error::other("gone"));
+        assert_eq!(chain(&err), "embeds: gone");
+    }
 }

@@ -41,7 +41,7 @@ mod witmap;
 
 pub use claims::{ClaimsError, InvocationClaims, TrustedIssuers, VerifyOptions};
 pub use entity::WasmCloudEntity;
-pub use error::{DecodeError, KeyError, NameError};
+pub use error::{DecodeError, KeyError, NameError, chain};
 pub use health::{HealthCheckRequest, HealthCheckResponse};
 pub use host_data::{HostData, OtelConfig};
 pub use invocation::{Invocation, InvocationResponse};

@@ -24,13 +24,13 @@ pub enum ProviderError {
     #[error("no HostData: stdin was empty (expected one line of base64-encoded HostData JSON)")]
     HostDataMissing,
     /// stdin could not be read.
-    #[error("could not read HostData from stdin: {0}")]
+    #[error("could not read HostData from stdin")]
     HostDataRead(#[source] std::io::Error),
     /// The HostData line did not decode, or a field a provider needs is invalid.
-    #[error("bad HostData: {0}")]
+    #[error("bad HostData")]
     HostData(#[source] DecodeError),
     /// The RPC connection could not be opened.
-    #[error("could not connect to NATS at {url}: {source}")]
+    #[error("opening the RPC connection HostData names")]
     Connect {
         /// The URL tried.
         url: String,
@@ -39,7 +39,7 @@ pub enum ProviderError {
         source: BoxError,
     },
     /// A NATS operation failed (subscribe, flush, …).
-    #[error("nats {op} failed: {source}")]
+    #[error("nats {op} failed")]
     Nats {
         /// What was being done.
         op: &'static str,

@@ -118,10 +118,10 @@ mod tests {
     fn empty_and_garbage_lines_are_clear_errors() {
         assert!(matches!(LoadedHostData::from_line(b"\r\n"), Err(ProviderError::HostDataMissing)));
         let e = LoadedHostData::from_line(b"not base64!!\r\n").unwrap_err();
-        assert!(e.to_string().starts_with("bad HostData: malformed base64"), "{e}");
+        assert!(lattice_proto::chain(&e).starts_with("bad HostData: malformed base64"), "{e}");
         assert_eq!(e.exit_code(), 2);
         // Valid base64 of JSON that lacks the required fields.
         let e = LoadedHostData::from_line(b"e30=\r\n").unwrap_err();
-        assert!(e.to_string().contains("missing field"), "{e}");
+        assert!(lattice_proto::chain(&e).contains("missing field"), "{e}");
     }
 }

@@ -85,14 +85,14 @@ pub(crate) async fn run<P: Provider>(
             m = puts.next() => match m {
                 Some(m) => match LinkDefinition::decode(&m.payload) {
                     Ok(ld) => Op::Put(ld),
-                    Err(e) => { tracing::warn!(error = %e, "ignoring an undecodable link put"); continue }
+                    Err(e) => { tracing::warn!(error = %lattice_proto::chain(&e), "ignoring an undecodable link put"); continue }
                 },
                 None => break,
             },
             m = dels.next() => match m {
                 Some(m) => match LinkDefinition::decode(&m.payload) {
                     Ok(ld) => Op::Del(ld),
-                    Err(e) => { tracing::warn!(error = %e, "ignoring an undecodable link delete"); continue }
+                    Err(e) => { tracing::warn!(error = %lattice_proto::chain(&e), "ignoring an undecodable link delete"); continue }
                 },
                 None => break,
             },
@@ -154,7 +154,7 @@ fn worth_checking(ctx: &ProviderContext, op: &Op) -> bool {
         return false;
     }
     if let Err(e) = ActorKey::parse(&ld.actor_id) {
-        tracing::warn!(error = %e, "refusing a link {} with an invalid actor_id", op.what());
+        tracing::warn!(error = %lattice_proto::chain(&e), "refusing a link {} with an invalid actor_id", op.what());
         return false;
     }
     match op {
@@ -173,7 +173,7 @@ async fn check(stored: &StoredLinks, op: &Op, wait: Duration) -> Option<bool> {
     match result {
         Ok(confirmed) => Some(confirmed),
         Err(e) => {
-            tracing::warn!(error = %e, actor = %op.link().actor_id, "refusing a link {}: cannot read the lattice data bucket to confirm it", op.what());
+            tracing::warn!(error = %lattice_proto::chain(&e), actor = %op.link().actor_id, "refusing a link {}: cannot read the lattice data bucket to confirm it", op.what());
             None
         }
     }
@@ -235,7 +235,7 @@ pub(crate) async fn apply_put<P: Provider>(provider: &P, ctx: &ProviderContext, 
             ctx.with_links(|t| t.insert(ld));
             tracing::info!(actor = %actor, "actor linked");
         }
-        Err(e) => tracing::error!(actor = %actor, "link refused: {e}"),
+        Err(e) => tracing::error!(actor = %actor, "link refused: {}", lattice_proto::chain(&e)),
     }
 }
 

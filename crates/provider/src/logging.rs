@@ -65,7 +65,7 @@ pub fn telemetry(host_data: &HostData) -> Telemetry {
         Err(lattice_telemetry::TelemetryError::AlreadyInstalled(_)) => Telemetry::default(),
         Err(e) => {
             let t = lattice_telemetry::init(&service, &logs, &OtelSettings::default()).unwrap_or_default();
-            tracing::warn!(error = %e, "traces are off");
+            tracing::warn!(error = %lattice_proto::chain(&e), "traces are off");
             t
         }
     };

@@ -33,7 +33,7 @@ pub(crate) fn configured_addr(config_json: Option<&str>) -> Option<SocketAddr> {
     match raw.trim().parse() {
         Ok(addr) => Some(addr),
         Err(e) => {
-            tracing::warn!(metrics_addr = raw, error = %e, "ignoring an unusable metrics_addr");
+            tracing::warn!(metrics_addr = raw, error = %lattice_proto::chain(&e), "ignoring an unusable metrics_addr");
             None
         }
     }

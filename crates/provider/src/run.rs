@@ -107,7 +107,7 @@ pub async fn run_with<P: Provider>(provider: P, options: RunOptions) -> ExitCode
 }
 
 fn fail(e: &ProviderError) -> ExitCode {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", lattice_proto::chain(e));
     ExitCode::from(e.exit_code())
 }
 
@@ -124,7 +124,7 @@ async fn termination() {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops this provider");
+                tracing::warn!(error = %lattice_proto::chain(&e), "cannot listen for SIGTERM; only SIGINT stops this provider");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
@@ -143,7 +143,7 @@ async fn connect(host_data: &LoadedHostData) -> Result<lattice_rpc::Nats, Provid
     let auth = NatsAuth::from_jwt_and_seed(&raw.lattice_rpc_user_jwt, &raw.lattice_rpc_user_seed).map_err(|e| {
         ProviderError::HostData(lattice_proto::DecodeError::Invalid {
             what: "lattice_rpc_user_jwt",
-            reason: e.to_string(),
+            reason: lattice_proto::chain(&e),
         })
     })?;
     let nats = NatsOptions::new(&url)
@@ -210,7 +210,7 @@ pub async fn serve<P: Provider>(
     if let Some(addr) = crate::metrics::configured_addr(ctx.loaded().raw().config_json.as_deref()) {
         match crate::metrics::start(addr, ctx.clone(), server.metrics(), &health_tasks, ctx.stopping().clone()).await {
             Ok(bound) => tracing::info!(address = %bound, "serving Prometheus metrics on /metrics"),
-            Err(e) => tracing::warn!(%addr, error = %e, "cannot serve metrics"),
+            Err(e) => tracing::warn!(%addr, error = %lattice_proto::chain(&e), "cannot serve metrics"),
         }
     }
     tracing::info!(
@@ -237,7 +237,7 @@ pub async fn serve<P: Provider>(
                         if let Some(reply) = m.reply
                             && let Err(e) = nats.publish(reply, answer.encode().into()).await
                         {
-                            tracing::warn!(error = %e, "could not answer a health check");
+                            tracing::warn!(error = %lattice_proto::chain(&e), "could not answer a health check");
                         }
                     });
                 }
@@ -253,7 +253,7 @@ pub async fn serve<P: Provider>(
                     tracing::info!("shutdown requested by the host");
                     if let Some(reply) = m.reply {
                         if let Err(e) = nats.publish(reply, SHUTDOWN_REPLY.into()).await {
-                            tracing::warn!(error = %e, "could not answer the shutdown request");
+                            tracing::warn!(error = %lattice_proto::chain(&e), "could not answer the shutdown request");
                         }
                         let _ = nats.flush().await;
                     }

@@ -102,7 +102,7 @@ impl ChunkStore {
             source: e.into(),
         })?;
         if let Err(e) = store.delete(name).await {
-            tracing::warn!(object = name, bucket = %self.bucket, error = %e, "could not delete a chunked body after reading it");
+            tracing::warn!(object = name, bucket = %self.bucket, error = %lattice_proto::chain(&e), "could not delete a chunked body after reading it");
         }
         if body.len() as u64 != expected_len {
             return Err(RpcError::InvalidResponse(format!(
@@ -117,7 +117,7 @@ impl ChunkStore {
         if let Ok(store) = self.store().await
             && let Err(e) = store.delete(name).await
         {
-            tracing::debug!(object = name, error = %e, "could not discard an unread chunked body");
+            tracing::debug!(object = name, error = %lattice_proto::chain(&e), "could not discard an unread chunked body");
         }
     }
 }

@@ -233,7 +233,7 @@ impl RpcClient {
         }
         span.in_scope(|| match &result {
             Ok(_) => tracing::debug!(outcome, duration_us, "rpc call done"),
-            Err(e) => tracing::debug!(outcome, duration_us, error = %e, "rpc call failed"),
+            Err(e) => tracing::debug!(outcome, duration_us, error = %lattice_proto::chain(e), "rpc call failed"),
         });
         result
     }

@@ -70,17 +70,17 @@ pub enum RpcError {
         reason: String,
     },
     /// Bytes from the peer could not be decoded.
-    #[error("decode error: {0}")]
+    #[error("decode error")]
     Decode(#[from] DecodeError),
     /// The response decoded but does not answer this call (wrong invocation id, wrong
     /// `content_length`).
     #[error("invalid response: {0}")]
     InvalidResponse(String),
     /// The target entity has no valid subject (bad key or link name).
-    #[error("invalid target: {0}")]
+    #[error("invalid target")]
     InvalidTarget(#[from] TargetError),
     /// A NATS operation failed.
-    #[error("nats {op} failed: {source}")]
+    #[error("nats {op} failed")]
     Nats {
         /// What was being done (`publish`, `subscribe`, `flush`, …).
         op: &'static str,
@@ -114,7 +114,7 @@ pub enum RpcError {
         source: BoxError,
     },
     /// The JetStream object store (large bodies, PROTOCOL.md §8) failed.
-    #[error("object store {op} of '{object}' failed: {source}")]
+    #[error("object store {op} of '{object}' failed")]
     ObjectStore {
         /// What was being done (`open`, `put`, `get`, `read`).
         op: &'static str,
@@ -125,7 +125,7 @@ pub enum RpcError {
         source: BoxError,
     },
     /// Setting up JetStream storage (a KV bucket, the object store, replicas) failed.
-    #[error("jetstream: could not {op} '{name}': {source}")]
+    #[error("jetstream: could not {op} '{name}'")]
     JetStream {
         /// What was being done (`create`, `open`, `update the replicas of`, …).
         op: &'static str,

@@ -51,6 +51,11 @@ impl HandlerError {
         Self(message.to_string())
     }
 
+    /// An error with the text of `err` and all its causes ([`lattice_proto::chain`]).
+    pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
+        Self(lattice_proto::chain(err))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -407,7 +407,9 @@ impl Responder {
         drop(requests); // unsubscribes all nine
         match tokio::time::timeout(UNSUBSCRIBE_LIMIT, crate::barrier::round_trip(&answers.nats)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "could not confirm the micro unsubscriptions"),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %lattice_proto::chain(&e), "could not confirm the micro unsubscriptions")
+            }
             Err(_) => tracing::debug!("timed out confirming the micro unsubscriptions"),
         }
         tracing::debug!(name = %service.name, id = %service.id, "micro discovery stopped");
@@ -424,12 +426,12 @@ impl Answers {
         let body = match body {
             Ok(body) => body,
             Err(e) => {
-                tracing::warn!(%verb, error = %e, "could not encode a micro response");
+                tracing::warn!(%verb, error = %lattice_proto::chain(&e), "could not encode a micro response");
                 return;
             }
         };
         if let Err(e) = self.nats.publish(reply, body.into()).await {
-            tracing::debug!(%verb, error = %e, "could not publish a micro response");
+            tracing::debug!(%verb, error = %lattice_proto::chain(&e), "could not publish a micro response");
         }
     }
 }

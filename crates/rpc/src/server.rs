@@ -272,7 +272,7 @@ impl ServerHandle {
     /// handle (its last user) is dropped.
     async fn flush_answers(&self) {
         if let Err(e) = self.nats.flush().await {
-            tracing::debug!(error = %e, "could not flush the last responses");
+            tracing::debug!(error = %lattice_proto::chain(&e), "could not flush the last responses");
         }
     }
 
@@ -361,7 +361,7 @@ async fn read_loop<H: Handler>(
     }
     // Draining: unsubscribe, then answer what NATS had already delivered to us.
     if let Err(e) = sub.drain().await {
-        tracing::debug!(error = %e, "could not drain the rpc subscription");
+        tracing::debug!(error = %lattice_proto::chain(&e), "could not drain the rpc subscription");
         return;
     }
     while let Ok(Some(msg)) = tokio::time::timeout(DRAIN_READ_LIMIT, sub.next()).await {
@@ -468,6 +468,7 @@ impl<H: Handler> Shared<H> {
                 Ok(body) => body,
                 Err(e) => {
                     self.metrics.failed();
+                    let e = lattice_proto::chain(&e);
                     tracing::warn!(id = %inv.id, error = %e, "could not fetch a chunked request body");
                     let text = format!("could not fetch the chunked request body: {e}");
                     let response = InvocationResponse::failure(inv.id.clone(), text);
@@ -540,7 +541,7 @@ impl<H: Handler> Shared<H> {
                     Ok(r) => ("ok", r),
                     Err(e) => {
                         self.metrics.failed();
-                        let text = format!("could not store the chunked response body: {e}");
+                        let text = format!("could not store the chunked response body: {}", lattice_proto::chain(&e));
                         ("error", InvocationResponse::failure(id.clone(), text))
                     }
                 }
@@ -602,7 +603,7 @@ impl<H: Handler> Shared<H> {
     async fn respond(&self, reply: Option<Subject>, response: InvocationResponse) {
         let Some(reply) = reply else { return };
         if let Err(e) = self.nats.publish(reply, response.encode().into()).await {
-            tracing::warn!(error = %e, invocation_id = %response.invocation_id, "could not publish a response");
+            tracing::warn!(error = %lattice_proto::chain(&e), invocation_id = %response.invocation_id, "could not publish a response");
         }
     }
 }

@@ -36,7 +36,7 @@ pub enum TelemetryError {
     #[error("OTLP protocol `{0}` is not supported: only http/protobuf is built in")]
     Protocol(String),
     /// The OTLP exporter could not be built.
-    #[error("cannot build the OTLP exporter: {0}")]
+    #[error("cannot build the OTLP exporter")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     /// A global `tracing` subscriber was already installed.
     #[error("a tracing subscriber is already installed")]

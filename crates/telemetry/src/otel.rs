@@ -130,18 +130,6 @@ impl Drop for Telemetry {
     }
 }
 
-/// Install ring as rustls' process-wide crypto provider before the exporter's HTTP client is
-/// built. The workspace builds reqwest with rustls but without a provider (lattice-oci's
-/// `rustls-tls-no-provider`, so that aws-lc-sys is never compiled), and reqwest's client
-/// panics at build time without one — even for plain `http://` endpoints. Harmless when one
-/// is installed already (lattice-oci does the same before its first pull).
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Err only when another thread installed one first: fine either way.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// Whether `meta` is a span that goes to OpenTelemetry: Lattice's own, debug or above.
 fn exported(meta: &tracing::Metadata<'_>) -> bool {
     meta.is_span() && *meta.level() <= Level::DEBUG && meta.target().starts_with("lattice")
@@ -149,7 +137,8 @@ fn exported(meta: &tracing::Metadata<'_>) -> bool {
 
 fn tracer_provider(service: &str, otel: &OtelSettings) -> Result<SdkTracerProvider, TelemetryError> {
     otel.check_protocol()?;
-    install_crypto_provider();
+    // Before the exporter's HTTP client is built (it panics without a rustls provider).
+    lattice_tls::install_ring();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)

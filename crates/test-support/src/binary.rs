@@ -24,26 +24,44 @@ pub fn nats_server_binary() -> PathBuf {
         .unwrap_or_else(|message| panic!("{message}"))
 }
 
-/// The lookup behind [`nats_server_binary`], over explicit values so it can be unit-tested
-/// without mutating the process environment.
-fn locate(explicit: Option<&OsStr>, path: Option<&OsStr>) -> Result<PathBuf, String> {
-    if let Some(explicit) = explicit.filter(|value| !value.is_empty()) {
-        let explicit = PathBuf::from(explicit);
-        return if is_executable(&explicit) {
-            Ok(explicit)
-        } else {
-            Err(format!(
+/// Why no `nats-server` binary was found (this crate has only std and tempfile as
+/// dependencies, so the error is written by hand rather than with `thiserror`).
+#[derive(Debug, PartialEq, Eq)]
+enum LocateError {
+    /// [`NATS_SERVER_ENV`] names something that is not an executable file.
+    NotExecutable(PathBuf),
+    /// Nothing on `PATH`.
+    NotFound,
+}
+
+impl std::fmt::Display for LocateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocateError::NotExecutable(path) => write!(
+                f,
                 "{NATS_SERVER_ENV}={} is not an executable file: point it at a nats-server \
                  binary or unset it to use the one on PATH",
-                explicit.display()
-            ))
-        };
+                path.display()
+            ),
+            LocateError::NotFound => f.write_str(NOT_FOUND),
+        }
+    }
+}
+
+impl std::error::Error for LocateError {}
+
+/// The lookup behind [`nats_server_binary`], over explicit values so it can be unit-tested
+/// without mutating the process environment.
+fn locate(explicit: Option<&OsStr>, path: Option<&OsStr>) -> Result<PathBuf, LocateError> {
+    if let Some(explicit) = explicit.filter(|value| !value.is_empty()) {
+        let explicit = PathBuf::from(explicit);
+        return if is_executable(&explicit) { Ok(explicit) } else { Err(LocateError::NotExecutable(explicit)) };
     }
     let path = path.map(OsString::from).unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join("nats-server"))
         .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| NOT_FOUND.to_owned())
+        .ok_or(LocateError::NotFound)
 }
 
 /// Whether `path` is a regular file with an execute bit set.
@@ -90,7 +108,7 @@ mod tests {
     #[test]
     fn explicit_path_must_exist() {
         let err = locate(Some(OsStr::new("/nonexistent/nats")), None).expect_err("must fail");
-        assert!(err.contains("LATTICE_NATS_SERVER=/nonexistent/nats"), "{err}");
+        assert!(err.to_string().contains("LATTICE_NATS_SERVER=/nonexistent/nats"), "{err}");
     }
 
     #[test]
@@ -105,7 +123,7 @@ mod tests {
     fn missing_binary_message_is_actionable() {
         let err = locate(None, Some(OsStr::new("/nonexistent"))).expect_err("must fail");
         assert_eq!(
-            err,
+            err.to_string(),
             "nats-server not found on PATH: install it with 'apt-get install -y nats-server' \
              (Debian) or set LATTICE_NATS_SERVER=/path/to/nats-server"
         );

@@ -90,7 +90,7 @@ async fn full_refresh(ctl: &CtlClient, model: &SharedModel) {
                 inventory(ctl, model, &id).await;
             }
         }
-        Err(e) => tracing::warn!(error = %e, "ping.hosts failed"),
+        Err(e) => tracing::warn!(error = %lattice_proto::chain(&e), "ping.hosts failed"),
     }
     links(ctl, model).await;
 }
@@ -99,14 +99,14 @@ async fn inventory(ctl: &CtlClient, model: &SharedModel, host: &str) {
     let Ok(key) = HostKey::parse(host) else { return };
     match ctl.get_inventory(&key).await {
         Ok(inv) => apply(model, Input::Inventory(inv)),
-        Err(e) => tracing::debug!(%host, error = %e, "inventory query failed"),
+        Err(e) => tracing::debug!(%host, error = %lattice_proto::chain(&e), "inventory query failed"),
     }
 }
 
 async fn links(ctl: &CtlClient, model: &SharedModel) {
     match ctl.get_links().await {
         Ok(links) => apply(model, Input::Links(links)),
-        Err(e) => tracing::warn!(error = %e, "get.links failed"),
+        Err(e) => tracing::warn!(error = %lattice_proto::chain(&e), "get.links failed"),
     }
 }
 
@@ -135,7 +135,7 @@ pub async fn events_task(
                 }
                 apply(&model, Input::Event { subject, event });
             }
-            Err(e) => apply(&model, Input::BadEvent { subject, reason: e.to_string() }),
+            Err(e) => apply(&model, Input::BadEvent { subject, reason: lattice_proto::chain(&e) }),
         }
     }
 }

@@ -9,7 +9,7 @@ pub enum UiError {
     #[error("invalid dashboard setting: {0}")]
     Config(String),
     /// The HTTP address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -18,7 +18,7 @@ pub enum UiError {
         source: std::io::Error,
     },
     /// A NATS subscription was refused (a permission, a closed connection).
-    #[error("subscribing to {subject}: {source}")]
+    #[error("subscribing to {subject}")]
     Subscribe {
         /// The subject.
         subject: String,
@@ -27,7 +27,7 @@ pub enum UiError {
         source: async_nats::SubscribeError,
     },
     /// Flushing the subscriptions to the server failed.
-    #[error("flushing the NATS subscriptions: {0}")]
+    #[error("flushing the NATS subscriptions")]
     Flush(#[source] async_nats::client::FlushError),
     /// The forged-invocation monitor could not start.
     #[error(transparent)]
@@ -36,6 +36,6 @@ pub enum UiError {
     #[error(transparent)]
     Control(#[from] lattice_control::ControlError),
     /// The HTTP server stopped with an I/O error.
-    #[error("serving HTTP: {0}")]
+    #[error("serving HTTP")]
     Serve(#[source] std::io::Error),
 }

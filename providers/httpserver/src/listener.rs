@@ -120,7 +120,7 @@ async fn accept_loop(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %lattice_proto::chain(&e), "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -143,7 +143,7 @@ async fn accept_loop(
             let _permit = permit;
             tokio::select! {
                 r = conn => if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "http connection ended with an error");
+                    tracing::debug!(%peer, error = %lattice_proto::chain(&e), "http connection ended with an error");
                 },
                 () = hard_stop.cancelled() => {}
             }
@@ -193,7 +193,7 @@ impl Route {
                 return plain(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
             }
             Err(e) => {
-                tracing::debug!(error = %e, "could not read a request body");
+                tracing::debug!(error = %lattice_proto::chain(&*e), "could not read a request body");
                 return plain(StatusCode::BAD_REQUEST, "could not read the request body");
             }
         };
@@ -235,12 +235,12 @@ impl Route {
                 return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "the actor is not available"));
             }
             Err(e) => {
-                tracing::warn!(actor = %self.actor, error = %e, "actor call failed: 500");
+                tracing::warn!(actor = %self.actor, error = %lattice_proto::chain(&e), "actor call failed: 500");
                 return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "the actor failed to handle the request"));
             }
         };
         HttpResponse::decode(&bytes).map_err(|e| {
-            tracing::warn!(actor = %self.actor, error = %e, "undecodable HttpResponse from the actor: 500");
+            tracing::warn!(actor = %self.actor, error = %lattice_proto::chain(&e), "undecodable HttpResponse from the actor: 500");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "the actor sent an invalid response")
         })
     }

@@ -81,7 +81,7 @@ impl Sweeper {
         let keys = match bucket.stored_keys().await {
             Ok(keys) => keys,
             Err(e) => {
-                tracing::warn!(bucket = bucket.name(), error = %e, "could not scan the bucket for expiring keys");
+                tracing::warn!(bucket = bucket.name(), error = %lattice_proto::chain(&e), "could not scan the bucket for expiring keys");
                 return;
             }
         };

@@ -31,7 +31,7 @@ pub(crate) enum OpError {
         reason: String,
     },
     /// The store refused or failed.
-    #[error("{op}: {source}")]
+    #[error("{op}")]
     Store {
         /// The operation.
         op: &'static str,

@@ -44,7 +44,7 @@ fn js_replicas(ctx: &ProviderContext) -> Replicas {
         None => Replicas::ONE,
         Some(Ok(r)) => r,
         Some(Err(e)) => {
-            tracing::warn!(error = %e, "ignoring {JS_REPLICAS_ENV}: using one replica");
+            tracing::warn!(error = %lattice_proto::chain(&e), "ignoring {JS_REPLICAS_ENV}: using one replica");
             Replicas::ONE
         }
     }
@@ -72,15 +72,20 @@ impl Provider for KvProvider {
         let Some(bucket) = bucket else {
             return Err(HandlerError::new(format!("no bucket is open for actor {}", link.actor_id)));
         };
-        ops::dispatch(&bucket, &*self.sweeper, &call.operation, &call.msg).await.map_err(HandlerError::new)
+        ops::dispatch(&bucket, &*self.sweeper, &call.operation, &call.msg)
+            .await
+            .map_err(|e| HandlerError::from_error(&e))
     }
 
     async fn put_link(&self, ctx: &ProviderContext, link: &LinkDefinition) -> Result<(), ProviderError> {
         let name = bucket_name(link)?;
         let js = async_nats::jetstream::new(ctx.nats().clone());
-        let bucket = Bucket::open(&js, &name, js_replicas(ctx))
-            .await
-            .map_err(|e| ProviderError::refused(format!("cannot open or create JetStream KV bucket '{name}': {e}")))?;
+        let bucket = Bucket::open(&js, &name, js_replicas(ctx)).await.map_err(|e| {
+            ProviderError::refused(format!(
+                "cannot open or create JetStream KV bucket '{name}': {}",
+                lattice_proto::chain(&e)
+            ))
+        })?;
         tracing::info!(actor = %link.actor_id, bucket = %name, "bucket ready");
         self.buckets.lock().unwrap_or_else(PoisonError::into_inner).insert(link.actor_id.clone(), bucket.clone());
         let sweeper = self.sweeper.clone();

@@ -203,8 +203,8 @@ impl Bucket {
         js: &async_nats::jetstream::Context,
         name: &str,
         replicas: Replicas,
-    ) -> Result<Self, String> {
-        let store = lattice_rpc::jetstream::open_kv(js, name, replicas).await.map_err(|e| e.to_string())?;
+    ) -> Result<Self, lattice_rpc::RpcError> {
+        let store = lattice_rpc::jetstream::open_kv(js, name, replicas).await?;
         Ok(Self { store, name: name.to_owned() })
     }
 

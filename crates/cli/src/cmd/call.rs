@@ -193,7 +193,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                         "ok": false,
                         "target": target.public_key,
                         "operation": args.operation,
-                        "error": e.to_string(),
+                        "error": lattice_proto::chain(&e),
                     }))?;
                 }
                 Err(match e {

@@ -69,7 +69,10 @@ pub(crate) fn run(args: Args) -> Outcome {
             let event = match item {
                 Ok(event) => event,
                 Err(e) => {
-                    note(&format!("warning: skipping a message that is not a lattice event: {e}"));
+                    note(&format!(
+                        "warning: skipping a message that is not a lattice event: {}",
+                        lattice_proto::chain(&e)
+                    ));
                     continue;
                 }
             };

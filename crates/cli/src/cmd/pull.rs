@@ -37,7 +37,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let registries = args.registry.registries(&reference);
     let pulled = runtime()?.block_on(registries.pull(&reference, None)).map_err(oci_failure)?;
     let (kind, claims) = artifact::inspect(&pulled.bytes, unix_now())
-        .map_err(|reason| Failure::no(anyhow!("{reference} ({}): {reason}", pulled.digest)))?;
+        .map_err(|e| Failure::no(e.context(format!("{reference} ({})", pulled.digest))))?;
     if kind != pulled.kind {
         return Err(Failure::no(anyhow!(
             "{reference}: pushed as a {} but holds a {}",

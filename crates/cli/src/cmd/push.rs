@@ -46,8 +46,8 @@ pub(crate) fn run(args: Args) -> Outcome {
         )));
     }
     let bytes = read_file(&args.file)?;
-    let (kind, claims) = artifact::inspect(&bytes, unix_now())
-        .map_err(|reason| Failure::no(anyhow!("{}: {reason}", args.file.display())))?;
+    let (kind, claims) =
+        artifact::inspect(&bytes, unix_now()).map_err(|e| Failure::no(e.context(args.file.display().to_string())))?;
     let registries = args.registry.registries(&reference);
     registries.check_request(&reference).map_err(oci_failure)?;
     let size = bytes.len();

@@ -64,7 +64,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             .subscription_capacity(lattice_monitor::nats::SUBSCRIPTION_CAPACITY)
             .connect()
             .await
-            .with_context(|| format!("connecting to NATS at {}", args.nats.nats_url))?;
+            .map_err(anyhow::Error::from)?;
         let mut ui = Ui::start(conn, config).await.map_err(|e| match e {
             UiError::Config(_) => Failure::bad_input(e),
             other => Failure::from(anyhow::Error::from(other)),

@@ -1,6 +1,7 @@
 //! What `lattice push` and `lattice pull` say about an artifact: its kind and its verified
 //! claims (module claims for an actor, archive claims for a provider), as JSON.
 
+use anyhow::{Context, anyhow};
 use lattice_host::claims;
 use lattice_host::provider::archive::ProviderArchive;
 use lattice_oci::ArtifactKind;
@@ -8,9 +9,9 @@ use serde_json::{Value, json};
 
 /// Tell an actor module (`\0asm`) from a provider archive (gzip or tar) and verify its
 /// signed claims. `Err` says why it is not a runnable, signed artifact.
-pub(crate) fn inspect(bytes: &[u8], now: u64) -> Result<(ArtifactKind, Value), String> {
+pub(crate) fn inspect(bytes: &[u8], now: u64) -> anyhow::Result<(ArtifactKind, Value)> {
     if bytes.starts_with(b"\0asm") {
-        let verified = claims::verify(bytes, now).map_err(|e| format!("not a signed actor module: {e}"))?;
+        let verified = claims::verify(bytes, now).context("not a signed actor module")?;
         let meta = verified.metadata();
         return Ok((
             ArtifactKind::Actor,
@@ -26,7 +27,7 @@ pub(crate) fn inspect(bytes: &[u8], now: u64) -> Result<(ArtifactKind, Value), S
         ));
     }
     let par = ProviderArchive::parse(bytes, now)
-        .map_err(|e| format!("neither a signed actor module (no \\0asm header) nor a valid provider archive: {e}"))?;
+        .map_err(|e| anyhow!("neither a signed actor module (no \\0asm header) nor a valid provider archive: {e}"))?;
     let meta = &par.claims.wascap;
     Ok((
         ArtifactKind::Provider,

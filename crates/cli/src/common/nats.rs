@@ -74,7 +74,7 @@ pub(crate) async fn connect(nats: &NatsArgs, name: &str) -> Result<async_nats::C
         .name(name)
         .connect()
         .await
-        .with_context(|| format!("connecting to NATS at {}", nats.nats_url))?;
+        .map_err(anyhow::Error::from)?;
     Ok(conn.client)
 }
 
@@ -92,6 +92,6 @@ pub(crate) async fn connect_url(
         .name(name)
         .connect()
         .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
+        .map_err(anyhow::Error::from)?;
     Ok(conn)
 }

@@ -4,6 +4,7 @@
 
 mod bench_actor;
 mod control_cli;
+mod errors;
 mod inspect;
 mod keys;
 mod monitor;

@@ -372,5 +372,7 @@ fn monitor_without_a_server_fails_with_one_error_line() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: connecting to NATS"), "{stderr}");
+    // The connect helper's error names the URL; no layer says it again.
+    assert!(stderr.starts_with("error: cannot connect to NATS at nats://127.0.0.1:9: "), "{stderr}");
+    assert_eq!(stderr.matches("nats://127.0.0.1:9").count(), 1, "{stderr}");
 }

@@ -214,7 +214,15 @@ fn prometheus_counts_the_calls_and_the_forgeries() {
         state.path(),
     );
     let line = up.wait_for("lattice: metrics on http://");
-    let metrics = line.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    let metrics = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_owned();
     let counter = up.actor_key("counter");
     let line = up.wait_for("http listener started");
     let addr = line.split("address=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();

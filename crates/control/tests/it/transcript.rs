@@ -295,7 +295,7 @@ fn kv_records_round_trip_and_keys_match() {
                     assert_eq!(storage::encode_linkdef(&ld), msg.payload());
                     let tampered = storage::linkdef_key(ACTOR, "wasmcloud:httpserver", "other");
                     let err = storage::decode_linkdef(&tampered, msg.payload()).unwrap_err();
-                    assert!(err.to_string().contains("linkdef hash mismatch"), "{err}");
+                    assert!(lattice_proto::chain(&err).contains("linkdef hash mismatch"), "{err}");
                 }
             }
             KvKey::Claims { subject } => {

@@ -229,7 +229,7 @@ async fn host_call(mut caller: Caller<'_, CallState>, args: [u32; 8]) -> wasmtim
             Ok(SUCCESS)
         }
         Err(err) => {
-            state.host_error = Some(err);
+            state.host_error = Some(crate::error::chain(&err));
             Ok(ERROR)
         }
     }

@@ -16,6 +16,8 @@
 use lattice_proto::ActorKey;
 use serde::Deserialize;
 
+use crate::actor::HostCallError;
+
 /// The builtin logging contract.
 pub const LOGGING: &str = "wasmcloud:builtin:logging";
 /// The builtin number generator contract.
@@ -46,7 +48,7 @@ pub(crate) fn handle(
     namespace: &str,
     operation: &str,
     payload: &[u8],
-) -> Option<Result<Vec<u8>, String>> {
+) -> Option<Result<Vec<u8>, HostCallError>> {
     match (namespace, operation) {
         (LOGGING, "Logging.WriteLog") => Some(write_log(actor, payload)),
         (NUMBERGEN, "NumberGen.GenerateGuid") => Some(encode(&uuid::Uuid::new_v4().to_string())),
@@ -56,13 +58,16 @@ pub(crate) fn handle(
     }
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    rmp_serde::to_vec(value).map_err(|e| format!("failed to serialize result: {e}"))
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, HostCallError> {
+    rmp_serde::to_vec(value).map_err(HostCallError::BuiltinEncode)
 }
 
-fn write_log(actor: &ActorKey, payload: &[u8]) -> Result<Vec<u8>, String> {
-    let entry: LogEntry =
-        rmp_serde::from_slice(payload).map_err(|e| format!("failed to deserialize log entry: {e}"))?;
+fn decode<'a, T: Deserialize<'a>>(what: &'static str, payload: &'a [u8]) -> Result<T, HostCallError> {
+    rmp_serde::from_slice(payload).map_err(|source| HostCallError::BuiltinDecode { what, source })
+}
+
+fn write_log(actor: &ActorKey, payload: &[u8]) -> Result<Vec<u8>, HostCallError> {
+    let entry: LogEntry = decode("log entry", payload)?;
     let text = entry.text;
     match entry.level.as_str() {
         "trace" => tracing::trace!(target: "lattice::actor", actor = %actor, "{text}"),
@@ -72,32 +77,31 @@ fn write_log(actor: &ActorKey, payload: &[u8]) -> Result<Vec<u8>, String> {
         "error" | "critical" => {
             tracing::error!(target: "lattice::actor", actor = %actor, level = %entry.level, "{text}")
         }
-        level => return Err(format!("unsupported log level `{level}`")),
+        level => return Err(HostCallError::LogLevel(level.to_owned())),
     }
     Ok(Vec::new())
 }
 
-fn random_u32() -> Result<u32, String> {
-    getrandom::u32().map_err(|e| format!("failed to generate random number: {e}"))
+fn random_u32() -> Result<u32, HostCallError> {
+    getrandom::u32().map_err(HostCallError::Random)
 }
 
-fn random_in_range(payload: &[u8]) -> Result<Vec<u8>, String> {
-    let RangeLimit { min, max } =
-        rmp_serde::from_slice(payload).map_err(|e| format!("failed to deserialize range limit: {e}"))?;
+fn random_in_range(payload: &[u8]) -> Result<Vec<u8>, HostCallError> {
+    let RangeLimit { min, max } = decode("range limit", payload)?;
     if min > max {
-        return Err(format!("invalid range: min {min} is greater than max {max}"));
+        return Err(HostCallError::InvertedRange { min, max });
     }
     let span = u64::from(max - min) + 1;
     // Rejection sampling over u64 keeps the draw unbiased for any span up to 2^32.
     let zone = u64::MAX - (u64::MAX % span);
     let value = loop {
-        let r = getrandom::u64().map_err(|e| format!("failed to generate random number: {e}"))?;
+        let r = getrandom::u64().map_err(HostCallError::Random)?;
         if r < zone {
             break r % span;
         }
     };
-    // `value < span <= max - min + 1`, so this fits in u32.
-    let v = min + u32::try_from(value).map_err(|_| "random value out of range".to_owned())?;
+    // `value < span <= max - min + 1`, so this fits in u32 (and `min + value <= max`).
+    let v = u32::try_from(value).map_or(max, |value| min.saturating_add(value));
     encode(&v)
 }
 
@@ -119,11 +123,13 @@ mod tests {
         }
         for level in ["trace", "debug", "info", "warn", "error", "critical"] {
             let p = rmp_serde::to_vec_named(&E { level, text: "hi" }).unwrap();
-            assert_eq!(handle(&a, LOGGING, "Logging.WriteLog", &p), Some(Ok(vec![])));
+            assert_eq!(handle(&a, LOGGING, "Logging.WriteLog", &p).unwrap().unwrap(), Vec::<u8>::new());
         }
         let p = rmp_serde::to_vec_named(&E { level: "loud", text: "hi" }).unwrap();
-        assert_eq!(handle(&a, LOGGING, "Logging.WriteLog", &p), Some(Err("unsupported log level `loud`".into())));
-        assert!(matches!(handle(&a, LOGGING, "Logging.WriteLog", b"\xc1"), Some(Err(_))));
+        let e = handle(&a, LOGGING, "Logging.WriteLog", &p).unwrap().unwrap_err();
+        assert_eq!(crate::error::chain(&e), "unsupported log level `loud`");
+        let e = handle(&a, LOGGING, "Logging.WriteLog", b"\xc1").unwrap().unwrap_err();
+        assert!(crate::error::chain(&e).starts_with("failed to deserialize log entry: "), "{e}");
     }
 
     #[test]
@@ -148,7 +154,8 @@ mod tests {
         let p = rmp_serde::to_vec_named(&R { min: 0, max: u32::MAX }).unwrap();
         assert!(handle(&a, NUMBERGEN, "NumberGen.RandomInRange", &p).unwrap().is_ok());
         let p = rmp_serde::to_vec_named(&R { min: 9, max: 1 }).unwrap();
-        assert!(handle(&a, NUMBERGEN, "NumberGen.RandomInRange", &p).unwrap().is_err());
+        let e = handle(&a, NUMBERGEN, "NumberGen.RandomInRange", &p).unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "invalid range: min 9 is greater than max 1");
         assert!(handle(&a, NUMBERGEN, "NumberGen.Other", &[]).is_none());
         assert!(handle(&a, "wasmcloud:keyvalue", "KeyValue.Get", &[]).is_none());
     }

@@ -1,5 +1,6 @@
 //! Errors of the actor runtime: [`LoadError`] when a module cannot become an actor,
-//! [`CallError`] when one call fails. A guest can cause a `CallError` but never a panic.
+//! [`CallError`] when one call fails, [`HostCallError`] when an actor's outgoing call
+//! (`__host_call`) fails. A guest can cause a `CallError` but never a panic.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::claims::ModuleClaimsError;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LoadError {
     /// The module's claims were refused (unsigned, tampered, expired, forged…).
-    #[error("actor refused: {0}")]
+    #[error("actor refused")]
     Claims(#[from] ModuleClaimsError),
     /// wasmtime could not compile the module (invalid wasm, unsupported feature).
     #[error("failed to compile actor module: {0}")]
@@ -26,6 +27,100 @@ pub enum LoadError {
     /// The wasmtime engine could not be created with the requested configuration.
     #[error("failed to create the wasm engine: {0}")]
     Engine(String),
+}
+
+/// Why an actor's outgoing call (`__host_call`) failed. The guest reads the whole chain
+/// ([`crate::error::chain`]) through `__host_error`, as 0.82 gave it `{err:#}`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HostCallError {
+    /// The actor was started without host calls ([`crate::actor::NoHostCalls`]).
+    #[error("no host calls available: cannot call {operation}")]
+    Unavailable {
+        /// `{namespace}/{operation}`.
+        operation: String,
+    },
+    /// The actor has a link for the contract, but its claims do not grant the capability.
+    #[error(
+        "capability not granted: actor {actor} is linked to provider {provider} for `{contract}` (link name \
+         `{link_name}`) but its claims do not list the capability `{contract}` (sign it with `--cap {contract}`)"
+    )]
+    LinkedWithoutCapability {
+        /// The calling actor.
+        actor: String,
+        /// The linked provider.
+        provider: String,
+        /// The contract id.
+        contract: String,
+        /// The link name.
+        link_name: String,
+    },
+    /// No link, no actor, and the actor has no claim for this contract.
+    #[error(
+        "capability not granted: actor {actor} has no capability claim for `{namespace}` and no link for it \
+         under link name `{link_name}`"
+    )]
+    NoCapability {
+        /// The calling actor.
+        actor: String,
+        /// The contract id.
+        namespace: String,
+        /// The link name.
+        link_name: String,
+    },
+    /// No link, no actor key, no call alias.
+    #[error(
+        "link not found: actor {actor} has no link for `{namespace}` under link name `{link_name}`, \
+         and no actor has the call alias `{namespace}`"
+    )]
+    LinkNotFound {
+        /// The calling actor.
+        actor: String,
+        /// The namespace (contract id or call alias).
+        namespace: String,
+        /// The link name.
+        link_name: String,
+    },
+    /// The matching link names a provider key that is not one.
+    #[error("bad link")]
+    BadLinkKey(#[source] lattice_proto::KeyError),
+    /// The matching link has a link name that cannot be used.
+    #[error("bad link")]
+    BadLinkName(#[source] lattice_proto::NameError),
+    /// The call went out over the lattice and failed (no responders, timeout, refused,
+    /// the target's own error).
+    #[error(transparent)]
+    Rpc(#[from] lattice_rpc::RpcError),
+    /// A builtin's payload did not decode (`log entry`, `range limit`).
+    #[error("failed to deserialize {what}")]
+    BuiltinDecode {
+        /// What was being decoded.
+        what: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: rmp_serde::decode::Error,
+    },
+    /// A builtin's result did not encode.
+    #[error("failed to serialize result")]
+    BuiltinEncode(#[source] rmp_serde::encode::Error),
+    /// `Logging.WriteLog` with a level 0.82 does not know.
+    #[error("unsupported log level `{0}`")]
+    LogLevel(String),
+    /// `NumberGen.RandomInRange` with `min > max`.
+    #[error("invalid range: min {min} is greater than max {max}")]
+    InvertedRange {
+        /// The range's lower end.
+        min: u32,
+        /// The range's upper end.
+        max: u32,
+    },
+    /// The operating system's random source failed.
+    #[error("failed to generate random number")]
+    Random(#[source] getrandom::Error),
+    /// A [`crate::actor::HostCalls`] implementation's own failure, in words (test fakes,
+    /// embedders).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Why one call to an actor failed.

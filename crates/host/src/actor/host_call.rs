@@ -13,6 +13,7 @@ use std::pin::Pin;
 
 use lattice_proto::ActorKey;
 
+use crate::actor::HostCallError;
 use crate::claims::SharedClaims;
 
 /// A boxed, `Send` future, as returned by [`HostCalls::host_call`].
@@ -66,11 +67,11 @@ impl HostCall {
 /// Where an actor's outgoing calls go. Implemented by the host (over `lattice-rpc`) and
 /// by fakes in tests.
 ///
-/// The error string is what the guest reads back through `__host_error`, so it should
-/// say what went wrong in words (0.82 formats the whole error chain, `{err:#}`).
+/// The guest reads the error's whole chain back through `__host_error` (0.82 formats the
+/// whole error chain, `{err:#}`), so it should say what went wrong in words.
 pub trait HostCalls: Send + Sync + 'static {
     /// Perform one call and return the response bytes.
-    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, String>>;
+    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, HostCallError>>;
 }
 
 /// A [`HostCalls`] that refuses everything: for actors that make no host calls.
@@ -78,7 +79,7 @@ pub trait HostCalls: Send + Sync + 'static {
 pub struct NoHostCalls;
 
 impl HostCalls for NoHostCalls {
-    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, String>> {
-        Box::pin(async move { Err(format!("no host calls available: cannot call {}", call.qualified_operation())) })
+    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, HostCallError>> {
+        Box::pin(async move { Err(HostCallError::Unavailable { operation: call.qualified_operation() }) })
     }
 }

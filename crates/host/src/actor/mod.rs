@@ -58,7 +58,7 @@ use wasmtime::{
 
 pub use abi::{AbiViolation, ERROR, SUCCESS, WASMBUS};
 pub use builtin::{LOGGING, NUMBERGEN};
-pub use error::{CallError, LoadError};
+pub use error::{CallError, HostCallError, LoadError};
 pub use host_call::{BoxFuture, CallTarget, HostCall, HostCalls, NoHostCalls};
 pub use wasi::{ARGV0 as WASI_ARGV0, WASI_PREVIEW1};
 

@@ -11,7 +11,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum ControlServerError {
     /// Subscribing a control subject failed.
-    #[error("subscribing {subject} failed: {source}")]
+    #[error("subscribing {subject} failed")]
     Subscribe {
         /// The subject filter.
         subject: String,
@@ -20,7 +20,7 @@ pub enum ControlServerError {
         source: BoxError,
     },
     /// Publishing (an event, a reply) failed.
-    #[error("publishing on {subject} failed: {source}")]
+    #[error("publishing on {subject} failed")]
     Publish {
         /// The subject.
         subject: String,
@@ -29,7 +29,7 @@ pub enum ControlServerError {
         source: BoxError,
     },
     /// Flushing the control connection failed.
-    #[error("flushing the control connection failed: {source}")]
+    #[error("flushing the control connection failed")]
     Flush {
         /// The async-nats error.
         #[source]

@@ -77,7 +77,7 @@ impl EventPublisher {
     /// lost event must not fail the operation it reports.
     pub async fn emit(&self, event: LatticeEvent) {
         if let Err(e) = self.publish(&event).await {
-            tracing::warn!(event = %event.name(), error = %e, "could not publish a lattice event");
+            tracing::warn!(event = %event.name(), error = %lattice_proto::chain(&e), "could not publish a lattice event");
         }
     }
 
@@ -106,7 +106,7 @@ impl EventPublisher {
     pub async fn host_stopped(&self, labels: LabelMap) {
         self.emit(LatticeEvent::HostStopped(HostStoppedData { labels })).await;
         if let Err(e) = self.flush().await {
-            tracing::warn!(error = %e, "could not flush host_stopped");
+            tracing::warn!(error = %lattice_proto::chain(&e), "could not flush host_stopped");
         }
     }
 }

@@ -207,7 +207,7 @@ impl ControlHandle {
         // Keep the stop sender alive while waiting: dropping it would stop the server.
         let ControlHandle { stop: _stop, task, .. } = self;
         if let Err(e) = task.await {
-            tracing::error!(error = %e, "the control server task failed");
+            tracing::error!(error = %lattice_proto::chain(&e), "the control server task failed");
         }
     }
 }
@@ -235,7 +235,7 @@ impl Reply {
     fn ack(result: Result<(), CommandError>) -> Self {
         match result {
             Ok(()) => Reply::Json(CtlOperationAck::accepted().to_json()),
-            Err(e) => Reply::Json(CtlOperationAck::rejected(e.to_string()).to_json()),
+            Err(e) => Reply::Json(CtlOperationAck::rejected(crate::error::chain(&e)).to_json()),
         }
     }
 
@@ -300,13 +300,13 @@ async fn serve<T: ControlTarget>(
     // unsubscribes in the background, after a flush could have returned), then drain.
     for mut subscriber in subscribers {
         if let Err(e) = subscriber.unsubscribe().await {
-            tracing::debug!(error = %e, "could not unsubscribe a control subject");
+            tracing::debug!(error = %lattice_proto::chain(&e), "could not unsubscribe a control subject");
         }
     }
     // `unsubscribe` only queues the UNSUB; a round trip through the server proves it was
     // processed, so once this returns no other client can reach this host's handlers.
     if let Err(e) = lattice_rpc::barrier::round_trip(&ctx.nats).await {
-        tracing::debug!(error = %e, "could not confirm the control unsubscribes");
+        tracing::debug!(error = %lattice_proto::chain(&e), "could not confirm the control unsubscribes");
     }
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while let Some(done) = tasks.join_next().await {
@@ -321,7 +321,7 @@ async fn serve<T: ControlTarget>(
     if announce {
         ctx.events.host_stopped(ctx.target.labels().await).await;
     } else if let Err(e) = ctx.nats.flush().await {
-        tracing::warn!(error = %e, "could not flush the control connection");
+        tracing::warn!(error = %lattice_proto::chain(&e), "could not flush the control connection");
     }
     tracing::info!(host = %ctx.host, "control interface stopped");
 }
@@ -339,7 +339,7 @@ fn log_task_end(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done
         && e.is_panic()
     {
-        tracing::error!(error = %e, "a control request handler panicked; the server keeps serving");
+        tracing::error!(error = %lattice_proto::chain(&e), "a control request handler panicked; the server keeps serving");
     }
 }
 
@@ -364,11 +364,11 @@ async fn handle<T: ControlTarget>(ctx: Arc<Ctx<T>>, msg: async_nats::Message) {
         Reply::StopHost(timeout) => (CtlOperationAck::accepted().to_json(), Some(timeout)),
     };
     if let Err(e) = ctx.nats.publish(reply_to, bytes.into()).await {
-        tracing::warn!(%subject, error = %e, "could not send a control reply");
+        tracing::warn!(%subject, error = %lattice_proto::chain(&e), "could not send a control reply");
     }
     if let Some(timeout) = stop {
         if let Err(e) = ctx.nats.flush().await {
-            tracing::warn!(error = %e, "could not flush the stop-host ack");
+            tracing::warn!(error = %lattice_proto::chain(&e), "could not flush the stop-host ack");
         }
         ctx.target.stop_host(timeout).await;
     }
@@ -377,8 +377,8 @@ async fn handle<T: ControlTarget>(ctx: Arc<Ctx<T>>, msg: async_nats::Message) {
 /// Decode a command body, or the `accepted:false` reply saying why not.
 fn body<B: CtlBody>(request: &str, payload: &[u8]) -> Result<B, Reply> {
     decode_body::<B>(payload).map_err(|e| {
-        tracing::info!(request, error = %e, "refusing a malformed control request");
-        Reply::rejected(e)
+        tracing::info!(request, error = %lattice_proto::chain(&e), "refusing a malformed control request");
+        Reply::rejected(crate::error::chain(&e))
     })
 }
 
@@ -471,7 +471,7 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
         CtlRequest::ConfigGet { entity, key: Some(key) } => {
             match target.get_config(entity.clone(), key.clone()).await {
                 Ok(found) => json(&found),
-                Err(e) => Reply::rejected(e),
+                Err(e) => Reply::rejected(crate::error::chain(&e)),
             }
         }
         CtlRequest::ConfigGet { key: None, .. } => Reply::rejected(CommandError::Unsupported("reading a whole config")),

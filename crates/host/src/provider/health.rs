@@ -14,6 +14,7 @@ use lattice_proto::{HealthCheckResponse, LatticeName, LinkName, ProviderKey, sub
 use tokio_util::sync::CancellationToken;
 
 use crate::control::EventPublisher;
+use crate::error::ProviderRunError;
 
 /// Ask the provider once; `Err` says why there is no answer.
 pub(crate) async fn probe(
@@ -22,12 +23,12 @@ pub(crate) async fn probe(
     key: &ProviderKey,
     link: &LinkName,
     timeout: Duration,
-) -> Result<HealthCheckResponse, String> {
+) -> Result<HealthCheckResponse, ProviderRunError> {
     let subject = subject::health(lattice, key, link).into_string();
     match tokio::time::timeout(timeout, rpc.request(subject, bytes::Bytes::new())).await {
-        Ok(Ok(reply)) => HealthCheckResponse::decode(&reply.payload).map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Ok(Ok(reply)) => HealthCheckResponse::decode(&reply.payload).map_err(ProviderRunError::HealthDecode),
+        Ok(Err(e)) => Err(ProviderRunError::HealthRequest(e)),
+        Err(_) => Err(ProviderRunError::HealthTimeout(timeout)),
     }
 }
 
@@ -62,7 +63,7 @@ impl HealthLoop {
             let now_healthy = match answer {
                 Ok(response) => response.healthy,
                 Err(e) => {
-                    tracing::warn!(provider = %self.key, link_name = %self.link, error = %e,
+                    tracing::warn!(provider = %self.key, link_name = %self.link, error = %lattice_proto::chain(&e),
                         "provider health check failed, retrying in {:?}", self.interval);
                     continue;
                 }

@@ -72,7 +72,7 @@ pub(crate) async fn spawn(
         // A provider that exits before reading stdin is noticed by the supervisor; a broken
         // pipe here is not an error of its own.
         if let Err(e) = stdin.write_all(&line).await {
-            tracing::debug!(provider = label, error = %e, "could not write HostData to the provider");
+            tracing::debug!(provider = label, error = %lattice_proto::chain(&e), "could not write HostData to the provider");
         }
         drop(stdin.shutdown().await);
     }
@@ -129,7 +129,7 @@ fn forward(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::debug!(provider = %label, error = %e, "provider output ended");
+                    tracing::debug!(provider = %label, error = %lattice_proto::chain(&e), "provider output ended");
                     break;
                 }
             }

@@ -39,7 +39,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Credentials, HealthSettings, RestartPolicy};
 use crate::control::EventPublisher;
-use crate::error::HostError;
+use crate::error::{HostError, ProviderRunError};
 use crate::links::LinkStore;
 use crate::state_dir::{StateDir, sha256_hex};
 
@@ -271,7 +271,7 @@ impl Plan {
     }
 
     /// Launch the process and wait until it answers a probe; then re-publish its links.
-    async fn launch(&self, live: &Live) -> Result<Child, String> {
+    async fn launch(&self, live: &Live) -> Result<Child, ProviderRunError> {
         let instance_id = uuid::Uuid::new_v4().to_string();
         let host_data = self.host_data(&instance_id);
         let mut child = launch::spawn(
@@ -282,7 +282,7 @@ impl Plan {
             host_data.structured_logging,
         )
         .await
-        .map_err(|e| format!("cannot run {}: {e}", self.resolved.binary.display()))?;
+        .map_err(|source| ProviderRunError::Spawn { binary: self.resolved.binary.clone(), source })?;
         live.pid.store(child.id().unwrap_or_default(), Ordering::Relaxed);
         *live.instance_id.lock().unwrap_or_else(PoisonError::into_inner) = instance_id;
         if let Err(e) = self.wait_ready(&mut child).await {
@@ -295,7 +295,7 @@ impl Plan {
     }
 
     /// Probe `.health` until the provider answers, it exits, or the start timeout passes.
-    async fn wait_ready(&self, child: &mut Child) -> Result<(), String> {
+    async fn wait_ready(&self, child: &mut Child) -> Result<(), ProviderRunError> {
         let env = &self.env;
         let deadline = Instant::now() + env.start_timeout;
         let mut pause = Duration::from_millis(5);
@@ -305,17 +305,17 @@ impl Plan {
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                    return Err(format!("the provider exited before it became ready ({status}); its output is in the host log"));
+                    return Err(ProviderRunError::Exited { status });
                 }
                 answer = probe => if answer.is_ok() { return Ok(()) },
             }
             if Instant::now() >= deadline {
-                return Err(format!("the provider did not answer a health check within {:?}", env.start_timeout));
+                return Err(ProviderRunError::NotReady(env.start_timeout));
             }
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                    return Err(format!("the provider exited before it became ready ({status}); its output is in the host log"));
+                    return Err(ProviderRunError::Exited { status });
                 }
                 () = tokio::time::sleep(pause) => {}
             }
@@ -345,7 +345,9 @@ impl Plan {
         let body = ShutdownRequest { host_id: env.host.as_str().to_owned() }.encode();
         match tokio::time::timeout_at(deadline, env.rpc.request(subject, body.into())).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!(provider = %self.label, error = %e, "shutdown request failed"),
+            Ok(Err(e)) => {
+                tracing::debug!(provider = %self.label, error = %lattice_proto::chain(&e), "shutdown request failed")
+            }
             Err(_) => tracing::debug!(provider = %self.label, "no answer to the shutdown request"),
         }
         if tokio::time::timeout_at(deadline, child.wait()).await.is_err() {
@@ -397,7 +399,9 @@ impl Plan {
                             "provider restarted and its links re-delivered");
                         break;
                     }
-                    Err(e) => tracing::warn!(provider = %self.label, error = %e, "provider restart failed"),
+                    Err(e) => {
+                        tracing::warn!(provider = %self.label, error = %lattice_proto::chain(&e), "provider restart failed")
+                    }
                 }
             }
         }
@@ -423,7 +427,7 @@ impl RunningProvider {
         let child = plan
             .launch(&live)
             .await
-            .map_err(|reason| HostError::ProviderStart { reference: spec.reference.clone(), reason })?;
+            .map_err(|source| HostError::ProviderLaunch { reference: spec.reference.clone(), source })?;
         tracing::info!(provider = %plan.label, key = %plan.resolved.key, pid = child.id().unwrap_or_default(), "provider started");
         let stop = CancellationToken::new();
         let this = Self {
@@ -506,7 +510,7 @@ impl RunningProvider {
         self.stop.cancel();
         let instance_id = self.instance_id();
         if let Err(e) = self.task.await {
-            tracing::warn!(provider = %self.key, error = %e, "provider supervisor failed");
+            tracing::warn!(provider = %self.key, error = %lattice_proto::chain(&e), "provider supervisor failed");
         }
         let data = ProviderStoppedData {
             annotations: self.annotations.clone(),

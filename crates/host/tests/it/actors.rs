@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use lattice_host::actor::{Actor, BoxFuture, CallError, CallTarget, HostCall, HostCalls, NoHostCalls};
+use lattice_host::actor::{Actor, BoxFuture, CallError, CallTarget, HostCall, HostCallError, HostCalls, NoHostCalls};
 use lattice_host::claims::SignOptions;
 
 use crate::support::*;
@@ -169,7 +169,7 @@ struct ToEcho {
 }
 
 impl HostCalls for ToEcho {
-    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, HostCallError>> {
         Box::pin(async move {
             self.calls.lock().unwrap().push(call.clone());
             let to_echo = match call.target() {
@@ -177,9 +177,12 @@ impl HostCalls for ToEcho {
                 CallTarget::ContractOrAlias(alias) => Some(alias) == self.echo.claims().call_alias(),
             };
             if !to_echo {
-                return Err(format!("unknown actor call alias {}", call.namespace));
+                return Err(HostCallError::Failed(format!("unknown actor call alias {}", call.namespace)));
             }
-            self.echo.call(&provider_origin(), &call.operation, call.payload).await.map_err(|e| e.to_string())
+            self.echo
+                .call(&provider_origin(), &call.operation, call.payload)
+                .await
+                .map_err(|e| HostCallError::Failed(e.to_string()))
         })
     }
 }

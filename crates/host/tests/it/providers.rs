@@ -108,7 +108,7 @@ async fn providers_start_from_archives_and_bad_binaries_are_reported() {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut spec = ProviderSpec::new(script.to_string_lossy(), LinkName::new("default").unwrap());
     spec.claims = Some(NativeClaims { contract_id: "x:y".into(), ..Default::default() });
-    let err = host.start_provider(spec).await.unwrap_err().to_string();
+    let err = lattice_host::error::chain(&host.start_provider(spec).await.unwrap_err());
     assert!(err.contains("exited before it became ready"), "{err}");
 
     // A native executable without claims is refused with a clear error.

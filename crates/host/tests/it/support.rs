@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use lattice_host::actor::{Actor, ActorRuntime, BoxFuture, HostCall, HostCalls, RuntimeConfig};
+use lattice_host::actor::{Actor, ActorRuntime, BoxFuture, HostCall, HostCallError, HostCalls, RuntimeConfig};
 use lattice_host::claims::{self, SignOptions};
 use lattice_proto::WasmCloudEntity;
 use nkeys::KeyPair;
@@ -123,14 +123,14 @@ impl FakeHost {
 }
 
 impl HostCalls for FakeHost {
-    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+    fn host_call(&self, call: HostCall) -> BoxFuture<'_, Result<Vec<u8>, HostCallError>> {
         Box::pin(async move {
             let now = self.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_concurrent.fetch_max(now, Ordering::SeqCst);
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
-            let result = (self.respond)(&call);
+            let result = (self.respond)(&call).map_err(HostCallError::Failed);
             self.recorded.calls.lock().unwrap().push(call);
             self.concurrent.fetch_sub(1, Ordering::SeqCst);
             result

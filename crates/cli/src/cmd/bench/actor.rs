@@ -234,7 +234,7 @@ async fn bench_actor(
             let (c, o, t, body) = (c.clone(), o.clone(), t.clone(), body.clone());
             async move {
                 let msg = http_request(&body);
-                let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| e.to_string())?;
+                let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| lattice_proto::chain(&e))?;
                 check_reply(&reply, &msg)
             }
         };
@@ -290,7 +290,8 @@ async fn bench_actor(
                     let (c, o, t, body) = (c.clone(), o.clone(), t.clone(), body.clone());
                     async move {
                         let msg = http_request(&body);
-                        let reply = c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| e.to_string())?;
+                        let reply =
+                            c.call(o, t, HANDLE_REQUEST, msg.clone()).await.map_err(|e| lattice_proto::chain(&e))?;
                         check_reply(&reply, &msg)
                     }
                 }

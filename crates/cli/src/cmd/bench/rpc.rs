@@ -120,7 +120,7 @@ pub(super) async fn bench(args: Args, lattice: LatticeName) -> anyhow::Result<()
                 move || {
                     let (c, o, t, b) = (c.clone(), o.clone(), t.clone(), b.clone());
                     async move {
-                        let out = c.call(o, t, "Bench.Echo", b).await.map_err(|e| e.to_string())?;
+                        let out = c.call(o, t, "Bench.Echo", b).await.map_err(|e| lattice_proto::chain(&e))?;
                         if out.len() == payload { Ok(()) } else { Err("short reply".to_owned()) }
                     }
                 }

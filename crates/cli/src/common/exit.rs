@@ -1,4 +1,9 @@
 //! Exit codes and the one-line `error:` report (CONVENTIONS.md "Command line").
+//!
+//! [`report`] is the only place the binary prints `error: …`: every verb returns a
+//! [`Failure`], and the error with all its causes is printed once, joined by `": "`, by
+//! the workspace's one chain printer ([`lattice_proto::chain`]). Each library error says
+//! only its own part and carries its cause as a source, so no cause repeats.
 
 use std::process::ExitCode;
 
@@ -37,15 +42,36 @@ impl From<std::io::Error> for Failure {
 /// The result of a verb.
 pub(crate) type Outcome = Result<(), Failure>;
 
+/// The `error:` line's text: the error and each of its causes once, on one line.
+pub(crate) fn line(error: &anyhow::Error) -> String {
+    let error: &(dyn std::error::Error + 'static) = error.as_ref();
+    lattice_proto::chain(error).replace('\n', " ")
+}
+
 /// Print the failure (one line) and pick the exit code.
 pub(crate) fn report(result: Outcome) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            // `{:#}` joins anyhow's context chain on one line.
-            let line = format!("{:#}", f.error).replace('\n', " ");
-            eprintln!("error: {line}");
+            eprintln!("error: {}", line(&f.error));
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let err = Err::<(), _>(std::io::Error::other("module hash mismatch"))
+            .context("actor refused")
+            .context("cannot start actor from 'x.wasm'")
+            .unwrap_err();
+        assert_eq!(line(&err), "cannot start actor from 'x.wasm': actor refused: module hash mismatch");
+        assert_eq!(line(&anyhow::anyhow!("two\nlines")), "two lines");
     }
 }
