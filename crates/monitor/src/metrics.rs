@@ -11,6 +11,7 @@
 //! | `lattice_monitor_response_latency_seconds` | `operation` | invocation seen → response seen |
 //! | `lattice_monitor_unanswered_total` | `operation` | invocations with a reply subject but no response within 60 s |
 //! | `lattice_monitor_slow_consumer_events_total` | | NATS dropped messages for the monitor (it fell behind) |
+//! | `lattice_monitor_pairing_dropped_total` | `what` = `pending` / `early_reply` / `verified` | calls or replies not kept for pairing because a byte budget (or the hand-over queue) was full |
 //! | `lattice_monitor_connection_events_total` | `event` | NATS disconnects, reconnects, errors |
 //!
 //! Operation names come from the bus, so an attacker could mint millions of them: at most
@@ -58,6 +59,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhatLabel {
+    what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabel {
     event: String,
 }
@@ -80,6 +86,7 @@ pub struct Metrics {
     unanswered: Family<OperationLabel, Counter>,
     slow_consumer: Counter,
     connection: Family<EventLabel, Counter>,
+    pairing_dropped: Family<WhatLabel, Counter>,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -141,6 +148,13 @@ impl Metrics {
         );
         let connection = Family::<EventLabel, Counter>::default();
         registry.register("connection_events", "NATS connection events, by event", connection.clone());
+        let pairing_dropped = Family::<WhatLabel, Counter>::default();
+        registry.register(
+            "pairing_dropped",
+            "Calls (pending) or replies (early_reply) not kept for pairing because their byte budget was full, \
+             or verified calls (verified) the reader's queue had no room for",
+            pairing_dropped.clone(),
+        );
         Self {
             registry,
             invocations,
@@ -153,6 +167,7 @@ impl Metrics {
             unanswered,
             slow_consumer,
             connection,
+            pairing_dropped,
             operations: Mutex::new(HashSet::new()),
         }
     }
@@ -227,6 +242,21 @@ impl Metrics {
     /// The slow-consumer events so far.
     pub fn slow_consumer_total(&self) -> u64 {
         self.slow_consumer.get()
+    }
+
+    /// Count `n` calls or replies dropped from pairing: `what` is `pending` (a verified
+    /// call did not fit the pending budget), `early_reply` (a reply read before its call
+    /// did not fit, or was pushed out, of the early-reply budget) or `verified` (the
+    /// hand-over queue from the workers was full).
+    pub fn pairing_dropped(&self, what: &'static str, n: u64) {
+        if n > 0 {
+            self.pairing_dropped.get_or_create(&WhatLabel { what }).inc_by(n);
+        }
+    }
+
+    /// The pairing drops so far, for `what` (see [`Metrics::pairing_dropped`]).
+    pub fn pairing_dropped_total(&self, what: &'static str) -> u64 {
+        self.pairing_dropped.get(&WhatLabel { what }).map_or(0, |c| c.get())
     }
 
     /// Count one NATS connection event (`disconnected`, `connected`, `error`, …).

@@ -7,6 +7,7 @@ mod control_cli;
 mod inspect;
 mod keys;
 mod monitor;
+mod monitor_flood;
 mod monitor_spy;
 mod nats_config;
 mod oci;

@@ -73,6 +73,16 @@ impl Watcher {
         }
     }
 
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, if one arrives within `timeout`.
+    pub(crate) fn next_stdout(&mut self, timeout: Duration) -> Option<String> {
+        self.stdout.recv_timeout(timeout).ok()
+    }
+
     /// Collect stdout lines until `n` have arrived (panics after `timeout`).
     pub(crate) fn stdout_lines(&mut self, n: usize, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
