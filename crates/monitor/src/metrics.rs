@@ -11,6 +11,7 @@
 //! | `lattice_monitor_response_latency_seconds` | `operation` | invocation seen → response seen |
 //! | `lattice_monitor_unanswered_total` | `operation` | invocations with a reply subject but no response within 60 s |
 //! | `lattice_monitor_slow_consumer_events_total` | | NATS dropped messages for the monitor (it fell behind) |
+//! | `lattice_monitor_unverified_dropped_total` | | invocations dropped unverified because the verification queue's byte budget was full (a flood) |
 //! | `lattice_monitor_pairing_dropped_total` | `what` = `pending` / `early_reply` / `verified` | calls or replies not kept for pairing because a byte budget (or the hand-over queue) was full |
 //! | `lattice_monitor_connection_events_total` | `event` | NATS disconnects, reconnects, errors |
 //!
@@ -87,6 +88,7 @@ pub struct Metrics {
     slow_consumer: Counter,
     connection: Family<EventLabel, Counter>,
     pairing_dropped: Family<WhatLabel, Counter>,
+    unverified_dropped: Counter,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -148,6 +150,12 @@ impl Metrics {
         );
         let connection = Family::<EventLabel, Counter>::default();
         registry.register("connection_events", "NATS connection events, by event", connection.clone());
+        let unverified_dropped = Counter::default();
+        registry.register(
+            "unverified_dropped",
+            "Invocations dropped unverified because the verification queue's byte budget was full",
+            unverified_dropped.clone(),
+        );
         let pairing_dropped = Family::<WhatLabel, Counter>::default();
         registry.register(
             "pairing_dropped",
@@ -168,6 +176,7 @@ impl Metrics {
             slow_consumer,
             connection,
             pairing_dropped,
+            unverified_dropped,
             operations: Mutex::new(HashSet::new()),
         }
     }
@@ -252,6 +261,16 @@ impl Metrics {
         if n > 0 {
             self.pairing_dropped.get_or_create(&WhatLabel { what }).inc_by(n);
         }
+    }
+
+    /// Count one invocation dropped unverified (the verification queue was full).
+    pub fn unverified_dropped(&self) {
+        self.unverified_dropped.inc();
+    }
+
+    /// Invocations dropped unverified so far.
+    pub fn unverified_dropped_total(&self) -> u64 {
+        self.unverified_dropped.get()
     }
 
     /// The pairing drops so far, for `what` (see [`Metrics::pairing_dropped`]).

@@ -65,6 +65,12 @@ const WORKER_QUEUE: usize = 4096;
 /// After this many invocations in a row, the reader serves replies and events first.
 const FAIRNESS_STREAK: u32 = 64;
 
+/// Bytes of invocations queued for verification, at most (payload sizes): beyond it the
+/// reader drops invocations unverified and counts them
+/// (`lattice_monitor_unverified_dropped_total`), so that a flood of large forged messages
+/// cannot grow the queues, and NATS' buffer behind them, without bound.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
 /// Verified calls queued for the reader's pairing table before further ones are dropped
 /// (and counted): the workers never wait on the reader, which waits on them.
 const VERIFIED_QUEUE: usize = 16_384;
@@ -267,6 +273,7 @@ impl MonitorBuilder {
 
         let per_worker = (self.max_entries / self.workers).max(1);
         let (verified_tx, verified_rx) = mpsc::channel(VERIFIED_QUEUE);
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut shards = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
             let (tx, rx) = mpsc::channel(WORKER_QUEUE);
@@ -279,6 +286,7 @@ impl MonitorBuilder {
                 metrics: metrics.clone(),
                 alerts: alert_tx.clone(),
                 verified: verified_tx.clone(),
+                queued: queued.clone(),
             };
             tasks.spawn_blocking(move || worker.run());
         }
@@ -303,6 +311,8 @@ impl MonitorBuilder {
             verified: verified_rx,
             pairing: Pairing::default().with_max_bytes(self.pending_bytes).with_max_early_bytes(self.early_bytes),
             reported_drops: (0, 0),
+            queued,
+            last_drop_warning: None,
             metrics: metrics.clone(),
             reports: report_tx,
             next_sweep: Instant::now(),
@@ -391,6 +401,8 @@ impl MonitorHandle {
 
 /// One invocation for a worker.
 struct Job {
+    /// Bytes counted for it in the queue budget.
+    cost: usize,
     subject: String,
     decoded: Result<Invocation, Rejection>,
     /// Its reply subject, and when the reader saw it (recorded for pairing once valid).
@@ -414,6 +426,9 @@ struct Reader {
     pairing: Pairing<Bytes>,
     /// The pairing's drop counters already added to the metrics.
     reported_drops: (u64, u64),
+    /// Payload bytes of the jobs queued for the workers (they subtract what they finish).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    last_drop_warning: Option<Instant>,
     metrics: Arc<Metrics>,
     reports: mpsc::Sender<Report>,
     next_sweep: Instant,
@@ -488,13 +503,30 @@ impl Reader {
             Route::Unrouted => self.metrics.unrouted(),
             Route::Invocation => {
                 let seen = Instant::now();
+                let cost = msg.payload.len() + subject.len();
+                let queued = self.queued.load(std::sync::atomic::Ordering::Relaxed);
+                if queued.saturating_add(cost) > DEFAULT_MAX_QUEUED_BYTES {
+                    // The workers are behind by more than the budget: drop it unverified,
+                    // counted and said (at most once a second), rather than queue it.
+                    self.metrics.unverified_dropped();
+                    if self.last_drop_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        self.last_drop_warning = Some(Instant::now());
+                        tracing::warn!(
+                            queued_bytes = queued,
+                            dropped = self.metrics.unverified_dropped_total(),
+                            "verification queue full: dropping invocations unverified (a flood?)"
+                        );
+                    }
+                    return Ok(());
+                }
+                self.queued.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
                 let decoded = classify::decode(&msg.payload);
                 let shard = match &decoded {
                     Ok(inv) => shard_of(&inv.id, self.shards.len()),
                     Err(_) => 0,
                 };
                 // Nothing of it is recorded for pairing until a worker has verified it.
-                let job = Job { subject, decoded, reply: msg.reply, seen };
+                let job = Job { cost, subject, decoded, reply: msg.reply, seen };
                 self.shards[shard].send(job).await.map_err(drop)?;
             }
         }
@@ -522,7 +554,9 @@ impl Reader {
 
     fn reply_message(&mut self, msg: Message) {
         let now = Instant::now();
-        if let Some(paired) = self.pairing.reply(&msg.subject, now, msg.payload, true) {
+        // A copy: the payload may share (and so keep alive) a larger read buffer.
+        let payload = Bytes::copy_from_slice(&msg.payload);
+        if let Some(paired) = self.pairing.reply(&msg.subject, now, payload, true) {
             let latency = (paired.latency > Duration::ZERO).then_some(paired.latency);
             self.record_response(&paired.call, &paired.reply, latency);
         } else {
@@ -579,6 +613,7 @@ struct Worker {
     metrics: Arc<Metrics>,
     alerts: mpsc::Sender<Alert>,
     verified: mpsc::Sender<Verified>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Worker {
@@ -587,7 +622,9 @@ impl Worker {
         let mut replies = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = self.rx.blocking_recv() {
             let mut next = Some(first);
+            let mut cost = 0usize;
             while let Some(job) = next.take() {
+                cost += job.cost;
                 batch.push((job.subject, job.decoded));
                 replies.push((job.reply, job.seen));
                 if batch.len() < MAX_BATCH {
@@ -597,6 +634,7 @@ impl Worker {
             let at = self.clock.now();
             let now = self.clock.unix_secs();
             let verdicts = classify::classify_batch(std::mem::take(&mut batch), now, &mut self.replay, &self.issuers);
+            self.queued.fetch_sub(cost, std::sync::atomic::Ordering::Relaxed);
             for ((subject, verdict), (reply, seen)) in verdicts.into_iter().zip(replies.drain(..)) {
                 self.metrics.invocation(verdict.label());
                 match verdict {

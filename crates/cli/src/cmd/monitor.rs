@@ -153,8 +153,10 @@ async fn watch(mut handle: MonitorHandle, json: bool) -> Outcome {
     handle.stop().await;
     let slow = metrics.slow_consumer_total();
     let valid = metrics.invocations_with("valid");
+    let unverified = metrics.unverified_dropped_total();
     eprintln!(
         "lattice monitor: stopped; {valid} valid invocation(s), {slow} slow-consumer event(s), \
+         {unverified} invocation(s) dropped unverified (verification queue full), \
          {dropped_pending} call(s) and {dropped_early} early repl(y/ies) dropped from pairing (byte budgets)"
     );
     if json && result.is_ok() {
@@ -162,6 +164,7 @@ async fn watch(mut handle: MonitorHandle, json: bool) -> Outcome {
         let stats = serde_json::json!({"stats": {
             "valid": valid,
             "slow_consumer_events": slow,
+            "unverified_dropped": unverified,
             "pairing_dropped_pending": dropped_pending,
             "pairing_dropped_early_replies": dropped_early,
         }});

@@ -4,6 +4,7 @@
 
 mod bench_actor;
 mod control_cli;
+mod control_flood;
 mod inspect;
 mod keys;
 mod monitor;
