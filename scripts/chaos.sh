@@ -18,7 +18,9 @@
 #     the longest gap without a successful request (target < 1 s).
 #   failover leader: the node leading the counter bucket's stream (found with
 #     $JS.API.STREAM.INFO) is killed. Reported: the longest gap without a success (the
-#     counter is a JetStream write, so this is the stream's leader election).
+#     counter is a JetStream write, so this is the stream's leader election), and
+#     separately the longest gap of plain actor calls that touch no JetStream (the echo
+#     actor behind the same HTTP server provider on a second port, loaded alongside).
 # After each scenario: every counter value a 200 answered is <= the final count, and values
 # never went backwards (no acknowledged increment lost).
 set -euo pipefail
@@ -66,15 +68,62 @@ nats_start() {
 }
 
 HTTP_PORT=""
+ECHO_PORT=""
 HOST_PID=""
+# The demo (counter behind HTTP, KV in JetStream) plus the echo actor on a second HTTP
+# port: plain actor calls that touch no JetStream.
+write_manifest() {
+  local root; root=$(pwd)
+  cat >"$WORK/chaos.toml" <<EOF
+[[actors]]
+name = "counter"
+wat = "$root/actors/counter.wat"
+caps = ["wasmcloud:httpserver", "wasmcloud:keyvalue"]
+instances = 16
+
+[[actors]]
+name = "echo"
+wat = "$root/actors/echo.wat"
+caps = ["wasmcloud:httpserver"]
+instances = 4
+
+[[providers]]
+name = "httpserver"
+path = "lattice-httpserver"
+contract = "wasmcloud:httpserver"
+vendor = "lattice"
+
+[[providers]]
+name = "kv"
+path = "lattice-kv"
+contract = "wasmcloud:keyvalue"
+vendor = "lattice"
+
+[[links]]
+actor = "counter"
+provider = "kv"
+
+[[links]]
+actor = "counter"
+provider = "httpserver"
+values = { address = "127.0.0.1:$HTTP_PORT" }
+
+[[links]]
+actor = "echo"
+provider = "httpserver"
+values = { address = "127.0.0.1:$ECHO_PORT" }
+EOF
+}
 host_start() { # nats-urls, replicas
   HTTP_PORT=$(free_port)
-  "$BIN/lattice" up --demo --nats-url "$1" --js-replicas "$2" --http-port "$HTTP_PORT" \
+  ECHO_PORT=$(free_port)
+  write_manifest
+  "$BIN/lattice" up --manifest "$WORK/chaos.toml" --nats-url "$1" --js-replicas "$2" \
     --lattice chaos --state-dir "$WORK/state" --rpc-timeout-ms 2000 2>"$WORK/host.log" &
   HOST_PID=$!
   PIDS+=("$HOST_PID")
   local end=$(( $(date +%s) + 120 ))
-  until curl -s -m 2 -o /dev/null "http://127.0.0.1:$HTTP_PORT/"; do
+  until curl -s -m 2 -o /dev/null "http://127.0.0.1:$HTTP_PORT/" && curl -s -m 2 -o /dev/null "http://127.0.0.1:$ECHO_PORT/"; do
     [ "$(date +%s)" -lt "$end" ] || { echo "error: the demo did not answer; host log:" >&2; tail -20 "$WORK/host.log" >&2; exit 1; }
     kill -0 "$HOST_PID" 2>/dev/null || { echo "error: the host exited; log:" >&2; tail -20 "$WORK/host.log" >&2; exit 1; }
     sleep 0.2
@@ -82,10 +131,11 @@ host_start() { # nats-urls, replicas
 }
 host_stop() { kill -TERM "$HOST_PID" 2>/dev/null || true; wait "$HOST_PID" 2>/dev/null || true; }
 
-# The load: one request at a time; a line per request: start end http_code body.
-LOAD_PID=""
-load_start() {
-  python3 - "$HTTP_PORT" >"$WORK/load.log" <<'EOF' &
+# The load: one request at a time per port; a line per request: start end http_code body.
+LOAD_PIDS=()
+load_start() { # [port log]: the counter into load.log, or the given port into the given log
+  local port=${1:-$HTTP_PORT} log=${2:-$WORK/load.log}
+  python3 - "$port" >"$log" <<'EOF' &
 import sys, time, urllib.request, urllib.error
 port = sys.argv[1]
 while True:
@@ -99,10 +149,13 @@ while True:
         code, body = 0, type(e).__name__
     print(f"{t0:.6f} {time.time():.6f} {code} {body}", flush=True)
 EOF
-  LOAD_PID=$!
-  PIDS+=("$LOAD_PID")
+  LOAD_PIDS+=("$!")
+  PIDS+=("$!")
 }
-load_stop() { kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; }
+load_stop() {
+  for p in "${LOAD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  LOAD_PIDS=()
+}
 
 # analyse LOG T_KILL T_BACK: prints "first_success_after_back longest_failing_request n503 max_gap lost"
 analyse() {
@@ -229,11 +282,14 @@ EOF
     if [ -z "$victim" ]; then for i in 0 1 2; do [ "n$i" != "$leader" ] && victim=$i; done; fi
   fi
   load_start
+  load_start "$ECHO_PORT" "$WORK/echo.log"
   sleep 3
   t_kill=$(now); kill -9 "${pids[$victim]}"
   sleep 12
   load_stop
   read -r first longest n503 gap backwards nok maxv < <(analyse "$WORK/load.log" "$t_kill" "$t_kill")
+  local egap en503 enok
+  read -r _ _ en503 egap _ enok _ < <(analyse "$WORK/echo.log" "$t_kill" "$t_kill")
   final=$(final_count)
   host_stop
   for i in 0 1 2; do kill -9 "${pids[$i]}" 2>/dev/null || true; done
@@ -241,9 +297,13 @@ EOF
   if [ "$kind" = leader ]; then
     record "3-node cluster, the counter bucket's stream leader (n$victim) killed: longest gap without a success" \
       "${gap} s (JetStream leader election; counter ${verdict}: ${nok} acknowledged, final ${final})"
+    record "same leader kill, plain actor calls (echo actor, no JetStream): longest gap without a success" \
+      "${egap} s (${enok} calls answered, ${en503} × 503)"
   else
     record "3-node cluster, node n$victim (host's RPC node; the counter's stream leader is $leader) killed: longest gap without a success" \
       "${gap} s (${n503} × 503; counter ${verdict}: ${nok} acknowledged, final ${final})"
+    record "same node kill, plain actor calls (echo actor, no JetStream): longest gap without a success" \
+      "${egap} s (${enok} calls answered, ${en503} × 503)"
   fi
   rm -rf "$WORK/state" "$WORK"/n?-"$kind"
 }

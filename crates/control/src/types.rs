@@ -126,6 +126,63 @@ pub struct Host {
     pub uptime_seconds: u64,
     /// Host software version.
     pub version: String,
+    /// Lattice extension: the host's own view of its two NATS connections (absent from
+    /// 0.82 hosts' replies; 0.82 clients ignore it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<HostConnections>,
+}
+
+/// The host's RPC and control connections, as the `ping.hosts` reply reports them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostConnections {
+    /// The connection invocations travel on.
+    pub rpc: ConnectionReport,
+    /// The control-interface connection (the one this reply came on).
+    pub ctl: ConnectionReport,
+}
+
+/// One connection's state and recent history.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionReport {
+    /// Up now.
+    pub connected: bool,
+    /// How long it has been in its present state, in milliseconds.
+    pub state_ms: u64,
+    /// How many times it has dropped since the host started.
+    pub disconnects: u64,
+    /// How long the last completed outage lasted, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_outage_ms: Option<u64>,
+}
+
+impl ConnectionReport {
+    /// One line for people: `up`, `up (2 drops, last outage 0.31 s, 12 s ago)` or
+    /// `DOWN for 3.2 s`.
+    pub fn summary(&self) -> String {
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        if !self.connected {
+            return format!("DOWN for {:.1} s", secs(self.state_ms));
+        }
+        match (self.disconnects, self.last_outage_ms) {
+            (0, _) => "up".to_owned(),
+            (n, Some(outage)) => {
+                let drops = if n == 1 { "1 drop".to_owned() } else { format!("{n} drops") };
+                format!("up ({drops}, last outage {:.2} s, {:.0} s ago)", secs(outage), secs(self.state_ms))
+            }
+            (n, None) => format!("up ({n} drops)"),
+        }
+    }
+}
+
+impl HostConnections {
+    /// Both connections in one line: `up` when both are up and never dropped, else each
+    /// named (`rpc DOWN for 3.2 s; ctl up`).
+    pub fn summary(&self) -> String {
+        let (rpc, ctl) = (self.rpc.summary(), self.ctl.summary());
+        if rpc == "up" && ctl == "up" { "up".to_owned() } else { format!("rpc {rpc}; ctl {ctl}") }
+    }
 }
 
 impl Host {
@@ -666,5 +723,25 @@ mod tests {
     fn cluster_issuers_split() {
         let host = Host { cluster_issuers: "CA, CB,".into(), ..Host::default() };
         assert_eq!(host.cluster_issuer_list(), ["CA", "CB"]);
+    }
+
+    #[test]
+    fn connection_summaries_say_what_happened() {
+        let up = ConnectionReport { connected: true, state_ms: 12_400, disconnects: 0, last_outage_ms: None };
+        assert_eq!(up.summary(), "up");
+        let back = ConnectionReport { disconnects: 2, last_outage_ms: Some(310), ..up.clone() };
+        assert_eq!(back.summary(), "up (2 drops, last outage 0.31 s, 12 s ago)");
+        let down = ConnectionReport { connected: false, state_ms: 3_210, disconnects: 1, last_outage_ms: None };
+        assert_eq!(down.summary(), "DOWN for 3.2 s");
+        assert_eq!(HostConnections { rpc: up.clone(), ctl: up.clone() }.summary(), "up");
+        assert_eq!(HostConnections { rpc: down, ctl: up }.summary(), "rpc DOWN for 3.2 s; ctl up");
+    }
+
+    #[test]
+    fn a_0_82_ping_reply_without_connections_still_parses() {
+        let host: Host = serde_json::from_str(r#"{"id":"NABC","uptime_seconds":3}"#).expect("parse");
+        assert_eq!(host.connections, None);
+        let shown = serde_json::to_string(&host).expect("json");
+        assert!(!shown.contains("connections"), "{shown}");
     }
 }

@@ -44,6 +44,7 @@ pub struct HostBuilder {
     js_domain: Option<String>,
     js_replicas: Option<lattice_rpc::jetstream::Replicas>,
     rpc_state: Option<lattice_rpc::ConnWatch>,
+    ctl_state: Option<lattice_rpc::ConnWatch>,
     runtime: Option<RuntimeConfig>,
     heartbeat: Option<Duration>,
     observability: config::Observability,
@@ -165,6 +166,13 @@ impl HostBuilder {
     /// providers then fail at once while it is down instead of waiting out their timeout.
     pub fn rpc_connection_state(mut self, state: lattice_rpc::ConnWatch) -> Self {
         self.rpc_state = Some(state);
+        self
+    }
+
+    /// The control connection's live state: `ping.hosts` replies and `/healthz` report
+    /// both connections (see [`Host::connections`]).
+    pub fn ctl_connection_state(mut self, state: lattice_rpc::ConnWatch) -> Self {
+        self.ctl_state = Some(state);
         self
     }
 
@@ -300,8 +308,10 @@ impl HostBuilder {
         if let Some(domain) = &config.js_domain {
             rpc = rpc.jetstream_domain(domain.clone());
         }
-        if let Some(state) = self.rpc_state.take() {
-            rpc = rpc.connection_state(state);
+        let rpc_state = self.rpc_state.take();
+        let ctl_state = self.ctl_state.take();
+        if let Some(state) = &rpc_state {
+            rpc = rpc.connection_state(state.clone());
         }
         let rpc = rpc.build();
         let calls: Arc<dyn HostCalls> = Arc::new(ActorCalls::new(links.clone(), rpc.clone()));
@@ -327,6 +337,8 @@ impl HostBuilder {
             friendly_name,
             rpc_nats,
             ctl_nats: ctl_nats.clone(),
+            rpc_state,
+            ctl_state,
             runtime,
             links,
             events: events.clone(),

@@ -54,6 +54,9 @@ pub(crate) struct HostInner {
     pub(crate) friendly_name: String,
     pub(crate) rpc_nats: async_nats::Client,
     pub(crate) ctl_nats: async_nats::Client,
+    /// The connections' live states, when the builder was given them.
+    pub(crate) rpc_state: Option<lattice_rpc::ConnWatch>,
+    pub(crate) ctl_state: Option<lattice_rpc::ConnWatch>,
     pub(crate) issuers: TrustedIssuers,
     pub(crate) state: StateDir,
     pub(crate) registries: lattice_oci::Registries,
@@ -151,6 +154,29 @@ fn stored_claims(claims: &VerifiedClaims) -> StoredClaims {
     })
 }
 
+/// One connection's report, from its state watch when there is one.
+fn connection_report(
+    watch: Option<&lattice_rpc::ConnWatch>,
+    client: &async_nats::Client,
+) -> lattice_control::types::ConnectionReport {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    match watch {
+        Some(watch) => {
+            let status = watch.status();
+            lattice_control::types::ConnectionReport {
+                connected: status.state == lattice_rpc::ConnState::Connected,
+                state_ms: millis(status.since.elapsed()),
+                disconnects: status.disconnects,
+                last_outage_ms: status.last_outage.map(millis),
+            }
+        }
+        None => lattice_control::types::ConnectionReport {
+            connected: client.connection_state() == async_nats::connection::State::Connected,
+            ..Default::default()
+        },
+    }
+}
+
 impl Host {
     /// The host's public key (`N…`).
     pub fn key(&self) -> &HostKey {
@@ -181,6 +207,17 @@ impl Host {
     /// for other hosts to join).
     pub fn cluster_seed_generated(&self) -> bool {
         self.inner.config.cluster_seed_generated
+    }
+
+    /// Both NATS connections as they are now, with their history (reported in
+    /// `ping.hosts` replies, so `lattice get hosts` shows a dropped connection, and by
+    /// `lattice up --metrics-addr`'s `/healthz`). Without a state watch from the builder a
+    /// connection reports only whether the client says it is connected.
+    pub fn connections(&self) -> lattice_control::types::HostConnections {
+        lattice_control::types::HostConnections {
+            rpc: connection_report(self.inner.rpc_state.as_ref(), &self.inner.rpc_nats),
+            ctl: connection_report(self.inner.ctl_state.as_ref(), &self.inner.ctl_nats),
+        }
     }
 
     /// The human-friendly name reported in `ping.hosts`.

@@ -78,6 +78,7 @@ impl ControlTarget for Host {
             uptime_human: uptime_human(self.uptime()),
             uptime_seconds: self.uptime().as_secs(),
             version: VERSION.to_owned(),
+            connections: Some(self.connections()),
         }
     }
 

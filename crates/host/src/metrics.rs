@@ -16,6 +16,7 @@
 //! | `lattice_host_providers` / `lattice_host_actors` | | how many run here |
 //! | `lattice_host_linkdefs` | | link definitions in the lattice |
 //! | `lattice_host_nats_connected` | `connection` = `rpc` / `ctl` | 1 while connected |
+//! | `lattice_host_nats_disconnects_total` | `connection` | times the connection dropped |
 //! | `process_resident_memory_bytes`, `process_cpu_seconds_total` | | the host process |
 //!
 //! Label values are keys the host itself runs and operation names from the RPC server's
@@ -35,6 +36,7 @@ struct HostGauges {
     restarts: Vec<(Labels, u64)>,
     linkdefs: i64,
     connected: Vec<(Labels, i64)>,
+    disconnects: Vec<(Labels, u64)>,
 }
 
 impl Collector for HostGauges {
@@ -75,12 +77,14 @@ impl Collector for HostGauges {
             "lattice_host_nats_connected",
             "1 while the NATS connection is up.",
             self.connected.iter().cloned(),
+        )?;
+        counter(
+            &mut enc,
+            "lattice_host_nats_disconnects",
+            "Times the NATS connection dropped since the host started.",
+            self.disconnects.iter().cloned(),
         )
     }
-}
-
-fn connected(client: &async_nats::Client) -> i64 {
-    i64::from(client.connection_state() == async_nats::connection::State::Connected)
 }
 
 impl Host {
@@ -103,9 +107,14 @@ impl Host {
             gauges.restarts.push((l, u64::from(p.restarts())));
         }
         gauges.linkdefs = self.inner.links.links().len() as i64;
+        let connections = self.connections();
         gauges.connected = vec![
-            (labels([("connection", "rpc")]), connected(&self.inner.rpc_nats)),
-            (labels([("connection", "ctl")]), connected(&self.inner.ctl_nats)),
+            (labels([("connection", "rpc")]), i64::from(connections.rpc.connected)),
+            (labels([("connection", "ctl")]), i64::from(connections.ctl.connected)),
+        ];
+        gauges.disconnects = vec![
+            (labels([("connection", "rpc")]), connections.rpc.disconnects),
+            (labels([("connection", "ctl")]), connections.ctl.disconnects),
         ];
         let mut registry = Registry::default();
         registry.register_collector(Box::new(RpcStatsCollector { prefix: "lattice_host", servers }));

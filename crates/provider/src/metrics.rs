@@ -82,8 +82,16 @@ pub(crate) async fn start(
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let (listener, bound) = lattice_telemetry::serve::bind(addr).await?;
+    let nats = ctx.nats().clone();
     let render = lattice_telemetry::serve::render_sync(move || render(&ctx, &server));
-    tasks.spawn(lattice_telemetry::serve::serve(listener, "lattice provider", render, stop));
+    // Healthy while the provider's one NATS connection is up: it can neither receive calls
+    // nor answer the host's health checks without it.
+    let health: lattice_telemetry::serve::Health = std::sync::Arc::new(move || {
+        let healthy = nats.connection_state() == async_nats::connection::State::Connected;
+        let detail = if healthy { "ok" } else { "NATS connection down (reconnecting)" };
+        lattice_telemetry::serve::HealthReport { healthy, detail: detail.to_owned() }
+    });
+    tasks.spawn(lattice_telemetry::serve::serve_with_health(listener, "lattice provider", render, Some(health), stop));
     Ok(bound)
 }
 

@@ -14,14 +14,15 @@
 //!   call after the broker returns succeeds within a fraction of a second.
 //! - **Connection state** ([`ConnState`] in a [`ConnWatch`]): fed by the client's event
 //!   callback, so callers can fail fast while the connection is down instead of waiting
-//!   out a timeout, and health checks can report it. Other events (slow consumer, server
+//!   out a timeout, and health checks can report it. After a reconnect it turns
+//!   `Connected` only once a round trip shows the server has the re-sent subscriptions. Other events (slow consumer, server
 //!   errors) go to [`NatsEvents`] for those that watch them (the monitor).
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::{ConnectOptions, Event, ServerAddr};
 use tokio::sync::{mpsc, watch};
@@ -37,6 +38,10 @@ pub const RECONNECT_JITTER: Duration = Duration::from_millis(50);
 
 /// How long one attempt to reach a server may take before the next is tried.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a reconnect waits for the server to confirm the re-sent subscriptions before
+/// the state says `Connected` anyway.
+const RESUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 /// How many connection events are buffered for [`NatsEvents`] before newer ones are
 /// dropped (a flood of slow-consumer events says the same thing as its first thousand).
@@ -125,17 +130,57 @@ pub enum ConnState {
     Disconnected,
 }
 
-/// The live [`ConnState`] of one connection (cheap to clone).
+/// A connection's state with its recent history, as health checks and `lattice get hosts`
+/// report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnStatus {
+    /// Up or down now.
+    pub state: ConnState,
+    /// When the connection entered `state` (the connect time for a connection that never
+    /// dropped).
+    pub since: Instant,
+    /// How many times the connection has dropped since it was opened.
+    pub disconnects: u64,
+    /// How long the last completed outage lasted (`None` before the first reconnect).
+    pub last_outage: Option<Duration>,
+}
+
+impl ConnStatus {
+    fn new(state: ConnState) -> Self {
+        ConnStatus { state, since: Instant::now(), disconnects: 0, last_outage: None }
+    }
+
+    /// Move to `new` at `now`; `false` (nothing to tell watchers) when it is no change.
+    fn apply(&mut self, new: ConnState, now: Instant) -> bool {
+        if self.state == new {
+            return false;
+        }
+        match new {
+            ConnState::Disconnected => self.disconnects += 1,
+            ConnState::Connected => self.last_outage = Some(now.saturating_duration_since(self.since)),
+        }
+        self.state = new;
+        self.since = now;
+        true
+    }
+}
+
+/// The live [`ConnStatus`] of one connection (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct ConnWatch {
-    rx: watch::Receiver<ConnState>,
+    rx: watch::Receiver<ConnStatus>,
     /// The sender of [`ConnWatch::always_connected`], kept so `changed` waits forever.
-    _fixed: Option<Arc<watch::Sender<ConnState>>>,
+    _fixed: Option<Arc<watch::Sender<ConnStatus>>>,
 }
 
 impl ConnWatch {
     /// The state now.
     pub fn state(&self) -> ConnState {
+        self.rx.borrow().state
+    }
+
+    /// The state now with its history (how long, how many drops, the last outage).
+    pub fn status(&self) -> ConnStatus {
         *self.rx.borrow()
     }
 
@@ -147,13 +192,13 @@ impl ConnWatch {
     /// Wait until the state changes; `None` once the connection is gone for good.
     pub async fn changed(&mut self) -> Option<ConnState> {
         self.rx.changed().await.ok()?;
-        Some(*self.rx.borrow_and_update())
+        Some(self.rx.borrow_and_update().state)
     }
 
     /// A watch that is always connected (for clients made outside [`NatsOptions`], e.g.
     /// in tests).
     pub fn always_connected() -> Self {
-        let (tx, rx) = watch::channel(ConnState::Connected);
+        let (tx, rx) = watch::channel(ConnStatus::new(ConnState::Connected));
         ConnWatch { rx, _fixed: Some(Arc::new(tx)) }
     }
 }
@@ -278,16 +323,28 @@ impl NatsOptions {
             return Err(RpcError::BadUrl { url: shown, reason: "no server URL given".into() });
         }
 
-        let (state_tx, state_rx) = watch::channel(ConnState::Connected);
+        let (state_tx, state_rx) = watch::channel(ConnStatus::new(ConnState::Connected));
         let (event_tx, event_rx) = mpsc::channel(EVENT_BUFFER);
         let state_tx = Arc::new(state_tx);
+        // The client, once made: on a reconnect the state turns `Connected` only after a
+        // round trip, so the subscriptions async-nats re-sends (queue groups included) are
+        // live on the server before anyone is told the connection is healthy.
+        let made: Arc<std::sync::OnceLock<async_nats::Client>> = Arc::default();
+        let made_in_callback = made.clone();
         let mut options = ConnectOptions::new()
             .max_reconnects(None)
             .reconnect_delay_callback(reconnect_delay)
             .connection_timeout(self.connect_timeout)
             .event_callback(move |event| {
                 let (state_tx, event_tx) = (state_tx.clone(), event_tx.clone());
+                let client = made_in_callback.get().cloned();
                 async move {
+                    if let (Event::Connected, Some(client)) = (&event, client) {
+                        // PING after the re-sent SUBs; the PONG says the server has them.
+                        // A failure means the connection dropped again: its own event
+                        // follows and says so.
+                        let _ = tokio::time::timeout(RESUBSCRIBE_WAIT, client.flush()).await;
+                    }
                     // Only real changes wake watchers: the first `Connected` event follows a
                     // state that already says connected.
                     let new = match event {
@@ -296,7 +353,7 @@ impl NatsOptions {
                         _ => None,
                     };
                     if let Some(new) = new {
-                        state_tx.send_if_modified(|state| std::mem::replace(state, new) != new);
+                        state_tx.send_if_modified(|status| status.apply(new, Instant::now()));
                     }
                     let _ = event_tx.try_send(event);
                 }
@@ -312,6 +369,7 @@ impl NatsOptions {
         }
         options = self.auth.apply(options).await?;
         let client = options.connect(addrs).await.map_err(|e| RpcError::Connect { url: shown, source: e.into() })?;
+        let _ = made.set(client.clone());
         Ok(Nats { client, state: ConnWatch { rx: state_rx, _fixed: None }, events: NatsEvents { rx: event_rx } })
     }
 }
@@ -371,6 +429,20 @@ mod tests {
             NatsAuth::UserJwt { jwt: "eyJ.jwt".into(), seed: seed.clone() }
         );
         assert!(!shown.contains(&seed) && !shown.contains("eyJ"), "{shown}");
+    }
+
+    #[test]
+    fn status_counts_drops_and_times_the_last_outage() {
+        let t0 = Instant::now();
+        let mut status = ConnStatus { state: ConnState::Connected, since: t0, disconnects: 0, last_outage: None };
+        assert!(!status.apply(ConnState::Connected, t0), "connected while connected is no change");
+        assert!(status.apply(ConnState::Disconnected, t0 + Duration::from_secs(5)));
+        assert!(!status.apply(ConnState::Disconnected, t0 + Duration::from_secs(6)));
+        assert_eq!((status.state, status.disconnects, status.last_outage), (ConnState::Disconnected, 1, None));
+        assert!(status.apply(ConnState::Connected, t0 + Duration::from_millis(5_300)));
+        assert_eq!(status.last_outage, Some(Duration::from_millis(300)));
+        assert_eq!(status.since, t0 + Duration::from_millis(5_300));
+        assert_eq!(status.disconnects, 1);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub mod trace;
 pub mod verify;
 
 pub use client::{CallOptions, DEFAULT_TIMEOUT, RpcClient, RpcClientBuilder};
-pub use connect::{ConnState, ConnWatch, Nats, NatsAuth, NatsEvents, NatsOptions};
+pub use connect::{ConnState, ConnStatus, ConnWatch, Nats, NatsAuth, NatsEvents, NatsOptions};
 pub use deadline::DEADLINE_HEADER;
 pub use error::{REJECTED_PREFIX, RpcError};
 pub use handler::{Handler, HandlerError, HandlerFn, Request, handler_fn};

@@ -119,10 +119,19 @@ async fn hosts(client: &CtlClient, out: Out) -> Outcome {
     let rows = hosts
         .iter()
         .map(|h| {
-            vec![h.id.clone(), h.friendly_name.clone(), h.uptime_human.clone(), h.version.clone(), labels(&h.labels)]
+            // A 0.82 host does not report its connections.
+            let nats = h.connections.as_ref().map_or_else(|| "-".to_owned(), |c| c.summary());
+            vec![
+                h.id.clone(),
+                h.friendly_name.clone(),
+                h.uptime_human.clone(),
+                h.version.clone(),
+                nats,
+                labels(&h.labels),
+            ]
         })
         .collect();
-    out.line(&table(&["HOST ID", "FRIENDLY NAME", "UPTIME", "VERSION", "LABELS"], rows))
+    out.line(&table(&["HOST ID", "FRIENDLY NAME", "UPTIME", "VERSION", "NATS", "LABELS"], rows))
 }
 
 fn labels(map: &BTreeMap<String, String>) -> String {

@@ -363,6 +363,7 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
         .cluster_issuers(issuers)
         .rpc_nats(rpc.client)
         .rpc_connection_state(rpc.state)
+        .ctl_connection_state(ctl.state)
         .ctl_nats(ctl.client)
         .rpc_url(rpc_url.clone())
         .ctl_url(ctl_url)
@@ -430,8 +431,21 @@ async fn up(args: Args, observability: lattice_host::Observability) -> Outcome {
             let h = h.clone();
             Box::pin(async move { h.metrics_text().await })
         });
-        tokio::spawn(lattice_telemetry::serve::serve(listener, "lattice host", render, metrics_stop.clone()));
-        progress(format!("metrics on http://{bound}/metrics"));
+        let h = host.clone();
+        let health: lattice_telemetry::serve::Health = std::sync::Arc::new(move || {
+            let connections = h.connections();
+            let healthy = connections.rpc.connected && connections.ctl.connected;
+            let detail = if healthy { "ok".to_owned() } else { connections.summary() };
+            lattice_telemetry::serve::HealthReport { healthy, detail }
+        });
+        tokio::spawn(lattice_telemetry::serve::serve_with_health(
+            listener,
+            "lattice host",
+            render,
+            Some(health),
+            metrics_stop.clone(),
+        ));
+        progress(format!("metrics on http://{bound}/metrics (health on /healthz)"));
     }
 
     if let Some(manifest) = manifest {

@@ -451,6 +451,85 @@ fn no_acknowledged_increment_is_lost_across_a_broker_restart_and_a_node_kill() {
     up.stop();
 }
 
+/// A plain HTTP/1.1 GET of `path`; returns (status, body).
+fn http_get_path(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// `lattice get hosts --json` over `ctl_url`: the one host's reply.
+fn ping_one_host(ctl_url: &str) -> serde_json::Value {
+    let out = super::lattice(&["get", "hosts", "--json", "--nats-url", ctl_url], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut hosts: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hosts.len(), 1, "{text}");
+    hosts.remove(0)
+}
+
+/// Poll `ping_one_host` until `done` holds for the reply (at most 30 s).
+fn ping_until(ctl_url: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let host = ping_one_host(ctl_url);
+        if done(&host) {
+            return host;
+        }
+        assert!(Instant::now() < deadline, "{what}: never seen; last reply {host}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 17 item 2: a host whose RPC connection drops says so — in its `ping.hosts` reply
+/// (so `lattice get hosts` shows it, answered over the control connection, which stays
+/// up) and on `/healthz` (503 while down) — and after the broker returns reports the drop
+/// and how long it lasted, and is healthy again.
+#[test]
+fn a_dropped_rpc_connection_shows_in_get_hosts_and_on_healthz() {
+    let mut rpc_server = NatsServer::start();
+    let ctl_server = NatsServer::start();
+    let (rpc_url, ctl_url) = (rpc_server.url(), ctl_server.url());
+    let state = tempfile::tempdir().unwrap();
+    let mut up =
+        Up::spawn(&["--rpc-url", &rpc_url, "--ctl-url", &ctl_url, "--metrics-addr", "127.0.0.1:0"], state.path());
+    let line = up.wait_for("metrics on http://");
+    let metrics = line.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    up.wait_ready();
+
+    let host = ping_one_host(&ctl_url);
+    assert_eq!(host["connections"]["rpc"]["connected"], true, "{host}");
+    assert_eq!(host["connections"]["rpc"]["disconnects"], 0, "{host}");
+    assert_eq!(http_get_path(&metrics, "/healthz"), (200, "ok\n".to_owned()));
+
+    rpc_server.kill();
+    let host = ping_until(&ctl_url, "rpc reported down", |h| h["connections"]["rpc"]["connected"] == false);
+    assert_eq!(host["connections"]["ctl"]["connected"], true, "{host}");
+    let (status, body) = http_get_path(&metrics, "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("rpc DOWN for "), "{body}");
+    let table = super::lattice(&["get", "hosts", "--nats-url", &ctl_url], b"");
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("rpc DOWN for "), "{table}");
+
+    rpc_server.restart();
+    let host = ping_until(&ctl_url, "rpc reported back", |h| h["connections"]["rpc"]["connected"] == true);
+    assert_eq!(host["connections"]["rpc"]["disconnects"], 1, "{host}");
+    assert!(host["connections"]["rpc"]["last_outage_ms"].as_u64().is_some_and(|ms| ms > 0), "{host}");
+    assert_eq!(http_get_path(&metrics, "/healthz"), (200, "ok\n".to_owned()));
+    let table = super::lattice(&["get", "hosts", "--nats-url", &ctl_url], b"");
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("rpc up (1 drop, last outage "), "{table}");
+    let (_, text) = http_get_path(&metrics, "/metrics");
+    assert!(text.contains("lattice_host_nats_disconnects_total{connection=\"rpc\"} 1"), "{text}");
+    up.stop();
+}
+
 /// The newcomer's path when the default port is taken (issue 20, item 5): `lattice up --demo`
 /// asked for a NATS URL whose port something else holds (here a listener this test owns, not
 /// 4222: tests run in parallel) starts its server on another port and prints the exact next
