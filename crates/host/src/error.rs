@@ -110,6 +110,15 @@ pub enum HostError {
     /// The host is stopping or stopped and takes no more work.
     #[error("the host is stopping")]
     Stopping,
+    /// A provider archive is malformed, too large, has no executable for this machine,
+    /// or its claims or hashes do not verify ([`crate::provider::archive`]).
+    #[error("{detail}")]
+    Archive {
+        /// Which kind of problem.
+        problem: crate::provider::archive::ArchiveProblem,
+        /// What exactly.
+        detail: String,
+    },
 }
 
 impl HostError {
@@ -142,6 +151,7 @@ impl HostError {
             HostError::State { .. } => "state",
             HostError::Oci(_) => "oci",
             HostError::Stopping => "stopping",
+            HostError::Archive { .. } => "archive",
         }
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Both are only *updated* when they exist; with more than one replica configured the
 //! object store is also created here (with one, the RPC layer creates it on first use, as
-//! 0.82 does). Every change is logged by [`lattice_rpc::jetstream::ensure_replicas`].
+//! 0.82 does). An existing object store — also one a 0.82 host created without a TTL —
+//! gets the chunk TTL ([`lattice_proto::chunk::DEFAULT_CHUNK_TTL`]) as well. Every change
+//! is logged by [`lattice_rpc::jetstream::ensure_replicas`] /
+//! [`lattice_rpc::jetstream::ensure_max_age`].
 
 use async_nats::jetstream;
 use lattice_control::storage;

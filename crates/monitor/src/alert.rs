@@ -19,6 +19,22 @@ pub fn default_alert_subject(lattice: &lattice_proto::LatticeName) -> String {
     format!("lattice.alerts.{lattice}")
 }
 
+/// The most characters of a forged string (operation, keys, id) an alert carries: they come
+/// from the bus, so a flood of 16 KiB operations must not become 16 KiB alerts queued by
+/// the thousand. Longer values are cut and end in `…`.
+pub const MAX_FIELD_CHARS: usize = 256;
+
+fn clip(value: &str) -> String {
+    clip_to(value, MAX_FIELD_CHARS)
+}
+
+fn clip_to(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
 /// One non-valid invocation seen on the bus.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Alert {
@@ -47,11 +63,11 @@ impl Alert {
             time: rfc3339(at),
             subject: subject.into(),
             kind: error.kind().as_str(),
-            origin: call.map(|c| c.origin.clone()),
-            target: call.map(|c| c.target.clone()),
-            operation: call.map(|c| c.operation.clone()),
-            invocation_id: call.map(|c| c.invocation_id.clone()),
-            reason: crate::classify::reason(error),
+            origin: call.map(|c| clip(&c.origin)),
+            target: call.map(|c| clip(&c.target)),
+            operation: call.map(|c| clip(&c.operation)),
+            invocation_id: call.map(|c| clip(&c.invocation_id)),
+            reason: clip_to(&crate::classify::reason(error), 4 * MAX_FIELD_CHARS),
         }
     }
 
@@ -166,6 +182,14 @@ mod tests {
 
     fn at(secs: u64, millis: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn forged_strings_are_clipped() {
+        let long = "é".repeat(20_000);
+        assert_eq!(clip(&long).chars().count(), MAX_FIELD_CHARS + 1);
+        assert!(clip(&long).ends_with('…'));
+        assert_eq!(clip("KeyValue.Get"), "KeyValue.Get");
     }
 
     #[test]

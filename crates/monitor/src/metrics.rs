@@ -11,6 +11,8 @@
 //! | `lattice_monitor_response_latency_seconds` | `operation` | invocation seen → response seen |
 //! | `lattice_monitor_unanswered_total` | `operation` | invocations with a reply subject but no response within 60 s |
 //! | `lattice_monitor_slow_consumer_events_total` | | NATS dropped messages for the monitor (it fell behind) |
+//! | `lattice_monitor_unverified_dropped_total` | | invocations dropped unverified because the verification queue's byte budget was full (a flood) |
+//! | `lattice_monitor_pairing_dropped_total` | `what` = `pending` / `early_reply` / `verified` | calls or replies not kept for pairing because a byte budget (or the hand-over queue) was full |
 //! | `lattice_monitor_connection_events_total` | `event` | NATS disconnects, reconnects, errors |
 //!
 //! Operation names come from the bus, so an attacker could mint millions of them: at most
@@ -58,6 +60,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WhatLabel {
+    what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabel {
     event: String,
 }
@@ -80,6 +87,8 @@ pub struct Metrics {
     unanswered: Family<OperationLabel, Counter>,
     slow_consumer: Counter,
     connection: Family<EventLabel, Counter>,
+    pairing_dropped: Family<WhatLabel, Counter>,
+    unverified_dropped: Counter,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -141,6 +150,19 @@ impl Metrics {
         );
         let connection = Family::<EventLabel, Counter>::default();
         registry.register("connection_events", "NATS connection events, by event", connection.clone());
+        let unverified_dropped = Counter::default();
+        registry.register(
+            "unverified_dropped",
+            "Invocations dropped unverified because the verification queue's byte budget was full",
+            unverified_dropped.clone(),
+        );
+        let pairing_dropped = Family::<WhatLabel, Counter>::default();
+        registry.register(
+            "pairing_dropped",
+            "Calls (pending) or replies (early_reply) not kept for pairing because their byte budget was full, \
+             or verified calls (verified) the reader's queue had no room for",
+            pairing_dropped.clone(),
+        );
         Self {
             registry,
             invocations,
@@ -153,6 +175,8 @@ impl Metrics {
             unanswered,
             slow_consumer,
             connection,
+            pairing_dropped,
+            unverified_dropped,
             operations: Mutex::new(HashSet::new()),
         }
     }
@@ -227,6 +251,31 @@ impl Metrics {
     /// The slow-consumer events so far.
     pub fn slow_consumer_total(&self) -> u64 {
         self.slow_consumer.get()
+    }
+
+    /// Count `n` calls or replies dropped from pairing: `what` is `pending` (a verified
+    /// call did not fit the pending budget), `early_reply` (a reply read before its call
+    /// did not fit, or was pushed out, of the early-reply budget) or `verified` (the
+    /// hand-over queue from the workers was full).
+    pub fn pairing_dropped(&self, what: &'static str, n: u64) {
+        if n > 0 {
+            self.pairing_dropped.get_or_create(&WhatLabel { what }).inc_by(n);
+        }
+    }
+
+    /// Count one invocation dropped unverified (the verification queue was full).
+    pub fn unverified_dropped(&self) {
+        self.unverified_dropped.inc();
+    }
+
+    /// Invocations dropped unverified so far.
+    pub fn unverified_dropped_total(&self) -> u64 {
+        self.unverified_dropped.get()
+    }
+
+    /// The pairing drops so far, for `what` (see [`Metrics::pairing_dropped`]).
+    pub fn pairing_dropped_total(&self, what: &'static str) -> u64 {
+        self.pairing_dropped.get(&WhatLabel { what }).map_or(0, |c| c.get())
     }
 
     /// Count one NATS connection event (`disconnected`, `connected`, `error`, …).

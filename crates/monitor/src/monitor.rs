@@ -19,6 +19,12 @@
 //! * Invocations are sharded over workers **by invocation id**, so all copies of one id
 //!   reach the same worker in arrival order and that worker's replay window decides
 //!   exactly as a single one would: the first copy is valid, later ones are `replayed`.
+//! * Calls are recorded for pairing with their replies only **after** a worker verified
+//!   them (the worker hands the verified call back to the reader through a bounded queue):
+//!   a forged invocation never occupies the pending table with its attacker-chosen reply
+//!   subject and operation. Replies read before their call is recorded wait as early
+//!   replies. Both have byte budgets; what does not fit is dropped and counted
+//!   (`lattice_monitor_pairing_dropped_total`, [`MonitorHandle::pairing_dropped`]).
 //! * Queues are bounded: a busy worker pushes back on the reader, whose NATS buffer
 //!   ([`crate::nats::SUBSCRIPTION_CAPACITY`] messages) absorbs bursts. If NATS still has to
 //!   drop messages it says so (`SlowConsumer`), and the monitor reports it loudly and
@@ -56,6 +62,16 @@ const WORKER_QUEUE: usize = 4096;
 
 /// After this many invocations in a row, the reader serves replies and events first.
 const FAIRNESS_STREAK: u32 = 64;
+
+/// Bytes of invocations queued for verification, at most (payload sizes): beyond it the
+/// reader drops invocations unverified and counts them
+/// (`lattice_monitor_unverified_dropped_total`), so that a flood of large forged messages
+/// cannot grow the queues, and NATS' buffer behind them, without bound.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Verified calls queued for the reader's pairing table before further ones are dropped
+/// (and counted): the workers never wait on the reader, which waits on them.
+const VERIFIED_QUEUE: usize = 16_384;
 
 /// What the monitor tells its owner, in order of occurrence.
 #[derive(Clone, Debug)]
@@ -95,6 +111,8 @@ impl Monitor {
             reply_prefixes: ReplyPrefixes::default(),
             events: None,
             metrics_addr: None,
+            pending_bytes: crate::pairing::DEFAULT_MAX_BYTES,
+            early_bytes: crate::pairing::DEFAULT_MAX_EARLY_BYTES,
             side_doors: SideDoorSettings {
                 link_confirm_wait: lattice_control::stored_links::DEFAULT_CONFIRM_WAIT,
                 shutdown_explain_wait: DEFAULT_SHUTDOWN_EXPLAIN_WAIT,
@@ -116,6 +134,8 @@ pub struct MonitorBuilder {
     reply_prefixes: ReplyPrefixes,
     events: Option<NatsEvents>,
     metrics_addr: Option<SocketAddr>,
+    pending_bytes: usize,
+    early_bytes: usize,
     side_doors: SideDoorSettings,
 }
 
@@ -184,6 +204,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// Byte budgets for pairing: verified calls waiting for their reply (default 64 MiB)
+    /// and replies read before their call (default 32 MiB). What does not fit is dropped
+    /// and counted.
+    pub fn pairing_budgets(mut self, pending_bytes: usize, early_bytes: usize) -> Self {
+        self.pending_bytes = pending_bytes;
+        self.early_bytes = early_bytes;
+        self
+    }
+
     /// How long a `.linkdefs.put` may wait for its link to show up in the lattice data
     /// bucket before it is alerted as `unstored_link_put` (default 2 s).
     pub fn link_confirm_wait(mut self, wait: Duration) -> Self {
@@ -240,6 +269,8 @@ impl MonitorBuilder {
         tasks.spawn(alert_task(alert_rx, nats.clone(), self.alert_subject.clone(), report_tx.clone()));
 
         let per_worker = (self.max_entries / self.workers).max(1);
+        let (verified_tx, verified_rx) = mpsc::channel(VERIFIED_QUEUE);
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut shards = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
             let (tx, rx) = mpsc::channel(WORKER_QUEUE);
@@ -251,6 +282,8 @@ impl MonitorBuilder {
                 clock: self.clock.clone(),
                 metrics: metrics.clone(),
                 alerts: alert_tx.clone(),
+                verified: verified_tx.clone(),
+                queued: queued.clone(),
             };
             tasks.spawn_blocking(move || worker.run());
         }
@@ -266,12 +299,17 @@ impl MonitorBuilder {
         subjects.push(stopped_subject);
         drop(alert_tx);
 
+        drop(verified_tx);
         let reader = Reader {
             rpc,
             replies,
             events: self.events,
             shards,
-            pairing: Pairing::default(),
+            verified: verified_rx,
+            pairing: Pairing::default().with_max_bytes(self.pending_bytes).with_max_early_bytes(self.early_bytes),
+            reported_drops: (0, 0),
+            queued,
+            last_drop_warning: None,
             metrics: metrics.clone(),
             reports: report_tx,
             next_sweep: Instant::now(),
@@ -332,6 +370,16 @@ impl MonitorHandle {
         &self.subjects
     }
 
+    /// Pairing drops so far: (verified calls not kept: pending budget or queue full,
+    /// early replies pushed out or refused by their budget).
+    pub fn pairing_dropped(&self) -> (u64, u64) {
+        let m = &self.metrics;
+        (
+            m.pairing_dropped_total("pending") + m.pairing_dropped_total("verified"),
+            m.pairing_dropped_total("early_reply"),
+        )
+    }
+
     /// Where alerts are published, if anywhere.
     pub fn alert_subject(&self) -> Option<&str> {
         self.alert_subject.as_deref()
@@ -350,8 +398,19 @@ impl MonitorHandle {
 
 /// One invocation for a worker.
 struct Job {
+    /// Bytes counted for it in the queue budget.
+    cost: usize,
     subject: String,
     decoded: Result<Invocation, Rejection>,
+    /// Its reply subject, and when the reader saw it (recorded for pairing once valid).
+    reply: Option<async_nats::Subject>,
+    seen: Instant,
+}
+
+/// A verified call with a reply subject, handed back to the reader for pairing.
+struct Verified {
+    reply: async_nats::Subject,
+    call: PendingCall,
 }
 
 /// Reads NATS, routes invocations to workers, pairs replies.
@@ -360,7 +419,13 @@ struct Reader {
     replies: SelectAll<Subscriber>,
     events: Option<NatsEvents>,
     shards: Vec<mpsc::Sender<Job>>,
+    verified: mpsc::Receiver<Verified>,
     pairing: Pairing<Bytes>,
+    /// The pairing's drop counters already added to the metrics.
+    reported_drops: (u64, u64),
+    /// Payload bytes of the jobs queued for the workers (they subtract what they finish).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    last_drop_warning: Option<Instant>,
     metrics: Arc<Metrics>,
     reports: mpsc::Sender<Report>,
     next_sweep: Instant,
@@ -388,6 +453,7 @@ impl Reader {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                Some(v) = self.verified.recv() => self.verified_call(v),
                 msg = self.rpc.next() => match msg {
                     Some(msg) => {
                         streak += 1;
@@ -406,6 +472,9 @@ impl Reader {
 
     /// Serve what is waiting besides invocations: replies, events, the sweep.
     fn catch_up(&mut self) {
+        while let Ok(v) = self.verified.try_recv() {
+            self.verified_call(v);
+        }
         for _ in 0..4 * FAIRNESS_STREAK {
             match self.replies.next().now_or_never() {
                 Some(Some(msg)) => self.reply_message(msg),
@@ -430,36 +499,65 @@ impl Reader {
             }
             Route::Unrouted => self.metrics.unrouted(),
             Route::Invocation => {
+                let seen = Instant::now();
+                let cost = msg.payload.len() + subject.len();
+                let queued = self.queued.load(std::sync::atomic::Ordering::Relaxed);
+                if queued.saturating_add(cost) > DEFAULT_MAX_QUEUED_BYTES {
+                    // The workers are behind by more than the budget: drop it unverified,
+                    // counted and said (at most once a second), rather than queue it.
+                    self.metrics.unverified_dropped();
+                    if self.last_drop_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        self.last_drop_warning = Some(Instant::now());
+                        tracing::warn!(
+                            queued_bytes = queued,
+                            dropped = self.metrics.unverified_dropped_total(),
+                            "verification queue full: dropping invocations unverified (a flood?)"
+                        );
+                    }
+                    return Ok(());
+                }
+                self.queued.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
                 let decoded = classify::decode(&msg.payload);
                 let shard = match &decoded {
-                    Ok(inv) => {
-                        if let Some(reply) = &msg.reply {
-                            let call = PendingCall {
-                                operation: inv.operation.clone(),
-                                invocation_id: inv.id.clone(),
-                                seen: Instant::now(),
-                                tag: String::new(),
-                            };
-                            if let Some(paired) = self.pairing.invocation(reply, call) {
-                                self.record_response(&paired.call, &paired.reply, None);
-                            }
-                        }
-                        shard_of(&inv.id, self.shards.len())
-                    }
+                    Ok(inv) => shard_of(&inv.id, self.shards.len()),
                     Err(_) => 0,
                 };
-                self.shards[shard].send(Job { subject, decoded }).await.map_err(drop)?;
+                // Nothing of it is recorded for pairing until a worker has verified it.
+                let job = Job { cost, subject, decoded, reply: msg.reply, seen };
+                self.shards[shard].send(job).await.map_err(drop)?;
             }
         }
         Ok(())
     }
 
-    fn reply_message(&mut self, msg: Message) {
-        let now = Instant::now();
-        if let Some(paired) = self.pairing.reply(&msg.subject, now, msg.payload, true) {
-            // A reply read before its invocation has no meaningful latency.
+    /// A worker verified a call: wait for its reply (or pair it with one read already).
+    fn verified_call(&mut self, v: Verified) {
+        if let Some(paired) = self.pairing.invocation(&v.reply, v.call) {
+            // Invocation seen (by the reader) → reply seen, even when read before the
+            // call was verified.
             let latency = (paired.latency > Duration::ZERO).then_some(paired.latency);
             self.record_response(&paired.call, &paired.reply, latency);
+        }
+        self.count_drops();
+    }
+
+    /// Add the pairing's new drops to the metrics.
+    fn count_drops(&mut self) {
+        let now = (self.pairing.dropped(), self.pairing.early_dropped());
+        self.metrics.pairing_dropped("pending", now.0 - self.reported_drops.0);
+        self.metrics.pairing_dropped("early_reply", now.1 - self.reported_drops.1);
+        self.reported_drops = now;
+    }
+
+    fn reply_message(&mut self, msg: Message) {
+        let now = Instant::now();
+        // A copy: the payload may share (and so keep alive) a larger read buffer.
+        let payload = Bytes::copy_from_slice(&msg.payload);
+        if let Some(paired) = self.pairing.reply(&msg.subject, now, payload, true) {
+            let latency = (paired.latency > Duration::ZERO).then_some(paired.latency);
+            self.record_response(&paired.call, &paired.reply, latency);
+        } else {
+            self.count_drops();
         }
     }
 
@@ -511,26 +609,46 @@ struct Worker {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     alerts: mpsc::Sender<Alert>,
+    verified: mpsc::Sender<Verified>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut replies = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = self.rx.blocking_recv() {
-            batch.push((first.subject, first.decoded));
-            while batch.len() < MAX_BATCH {
-                match self.rx.try_recv() {
-                    Ok(job) => batch.push((job.subject, job.decoded)),
-                    Err(_) => break,
+            let mut next = Some(first);
+            let mut cost = 0usize;
+            while let Some(job) = next.take() {
+                cost += job.cost;
+                batch.push((job.subject, job.decoded));
+                replies.push((job.reply, job.seen));
+                if batch.len() < MAX_BATCH {
+                    next = self.rx.try_recv().ok();
                 }
             }
             let at = self.clock.now();
             let now = self.clock.unix_secs();
             let verdicts = classify::classify_batch(std::mem::take(&mut batch), now, &mut self.replay, &self.issuers);
-            for (subject, verdict) in verdicts {
+            self.queued.fetch_sub(cost, std::sync::atomic::Ordering::Relaxed);
+            for ((subject, verdict), (reply, seen)) in verdicts.into_iter().zip(replies.drain(..)) {
                 self.metrics.invocation(verdict.label());
                 match verdict {
-                    Verdict::Valid(call) => self.metrics.call(&call.operation),
+                    Verdict::Valid(call) => {
+                        self.metrics.call(&call.operation);
+                        if let Some(reply) = reply {
+                            let call = PendingCall {
+                                operation: call.operation,
+                                invocation_id: call.invocation_id,
+                                seen,
+                                tag: String::new(),
+                            };
+                            if self.verified.try_send(Verified { reply, call }).is_err() {
+                                self.metrics.pairing_dropped("verified", 1);
+                            }
+                        }
+                    }
                     Verdict::Invalid { call, error } => {
                         if self.alerts.blocking_send(Alert::new(at, subject, call.as_ref(), &error)).is_err() {
                             return;

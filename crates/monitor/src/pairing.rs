@@ -6,10 +6,18 @@
 //! cross-checked: pairing by id alone would mix up a replayed copy (same id, another
 //! inbox) with the original, and cannot pair the `UNKNOWN` answer to an undecodable call.
 //!
-//! The monitor reads invocations and replies from two subscriptions, so a reply may be
-//! read a moment before its invocation; such a reply waits briefly as an orphan and is
-//! paired when the invocation shows up. Invocations that get no reply are forgotten
-//! after [`Pairing::ttl`] and reported as unanswered. Time is an argument (`Instant`).
+//! The monitor records a call only once it has been *verified* (a forged invocation must
+//! not occupy memory with its attacker-chosen reply subject and operation), and reads
+//! replies on another subscription, so a reply is often read before its call is recorded;
+//! such a reply waits briefly as an early reply (an orphan) and is paired when the call
+//! shows up. Invocations that get no reply are forgotten after [`Pairing::ttl`] and
+//! reported as unanswered. Time is an argument (`Instant`).
+//!
+//! Both waiting rooms have byte budgets, because reply subjects and payloads come from the
+//! bus: calls that do not fit are not recorded ([`Pairing::dropped`]); early replies push
+//! the oldest ones out, and those pushed out or too big are counted
+//! ([`Pairing::early_dropped`]). Bytes of an early reply stay counted until its entry
+//! leaves the arrival queue (at most [`ORPHAN_TTL`]), so the budget bounds that queue too.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -25,11 +33,36 @@ pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Bookkeeping bytes counted per waiting call on top of its strings.
 const PER_CALL_OVERHEAD: usize = 128;
 
-/// How many early replies are kept waiting for their invocation.
-const MAX_ORPHANS: usize = 1024;
+/// The default byte budget of early replies (reply subject and payload, counted until the
+/// entry leaves the arrival queue).
+pub const DEFAULT_MAX_EARLY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How long an early reply waits for its invocation.
-const ORPHAN_TTL: Duration = Duration::from_secs(2);
+pub const ORPHAN_TTL: Duration = Duration::from_secs(2);
+
+/// What a reply costs to keep, in bytes (its payload; the subject is counted separately).
+pub trait ByteSize {
+    /// The bytes it holds.
+    fn byte_size(&self) -> usize;
+}
+
+impl ByteSize for bytes::Bytes {
+    fn byte_size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl ByteSize for &str {
+    fn byte_size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl ByteSize for () {
+    fn byte_size(&self) -> usize {
+        0
+    }
+}
 
 /// An invocation waiting for its response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +87,8 @@ struct Orphan<R> {
 /// Calls waiting for replies, keyed by reply subject. `R` is the reply payload type.
 #[derive(Debug)]
 pub struct Pairing<R> {
-    pending: HashMap<String, PendingCall>,
+    /// Waiting calls and the bytes counted for each.
+    pending: HashMap<String, (PendingCall, usize)>,
     /// (seen, reply subject, bytes counted for it) in arrival order.
     order: VecDeque<(Instant, String, usize)>,
     /// Bytes counted for the entries of `order`.
@@ -63,7 +97,13 @@ pub struct Pairing<R> {
     /// Calls not recorded because the budget was full.
     dropped: u64,
     orphans: HashMap<String, Orphan<R>>,
-    orphan_order: VecDeque<(Instant, String)>,
+    /// (seen, reply subject, bytes counted) in arrival order.
+    orphan_order: VecDeque<(Instant, String, usize)>,
+    /// Bytes counted for the entries of `orphan_order`.
+    orphan_bytes: usize,
+    max_orphan_bytes: usize,
+    /// Early replies pushed out or refused by the budget.
+    orphans_dropped: u64,
     ttl: Duration,
 }
 
@@ -95,8 +135,27 @@ impl<R> Pairing<R> {
             dropped: 0,
             orphans: HashMap::new(),
             orphan_order: VecDeque::new(),
+            orphan_bytes: 0,
+            max_orphan_bytes: DEFAULT_MAX_EARLY_BYTES,
+            orphans_dropped: 0,
             ttl,
         }
+    }
+
+    /// The byte budget of early replies (default [`DEFAULT_MAX_EARLY_BYTES`]).
+    pub fn with_max_early_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_orphan_bytes = max_bytes;
+        self
+    }
+
+    /// Early replies pushed out of, or refused by, their byte budget.
+    pub fn early_dropped(&self) -> u64 {
+        self.orphans_dropped
+    }
+
+    /// Bytes counted for early replies now.
+    pub fn early_bytes(&self) -> usize {
+        self.orphan_bytes
     }
 
     /// The same with a byte budget for the waiting calls: a call that does not fit is not
@@ -148,25 +207,42 @@ impl<R> Pairing<R> {
         self.order.push_back((call.seen, reply.to_owned(), cost));
         // A reused reply subject replaces the older call (the older one will not be answered
         // there any more); it is not counted as unanswered.
-        self.pending.insert(reply.to_owned(), call);
+        if let Some((_, old)) = self.pending.insert(reply.to_owned(), (call, cost)) {
+            self.bytes = self.bytes.saturating_sub(old);
+        }
         None
     }
 
     /// A message arrived on reply subject `subject`. Returns the paired call when it
     /// answers one; otherwise keeps it briefly in case its invocation is still to be read,
     /// if `may_be_early` (pass `false` for subjects that cannot be Lattice replies).
-    pub fn reply(&mut self, subject: &str, seen: Instant, reply: R, may_be_early: bool) -> Option<Paired<R>> {
-        if let Some(call) = self.pending.remove(subject) {
+    pub fn reply(&mut self, subject: &str, seen: Instant, reply: R, may_be_early: bool) -> Option<Paired<R>>
+    where
+        R: ByteSize,
+    {
+        if let Some((call, cost)) = self.pending.remove(subject) {
+            self.bytes = self.bytes.saturating_sub(cost);
             let latency = seen.saturating_duration_since(call.seen);
             return Some(Paired { call, reply, latency });
         }
         if may_be_early {
-            if self.orphans.len() >= MAX_ORPHANS
-                && let Some((_, oldest)) = self.orphan_order.pop_front()
-            {
-                self.orphans.remove(&oldest);
+            let cost = 2 * subject.len() + reply.byte_size() + PER_CALL_OVERHEAD;
+            if cost > self.max_orphan_bytes {
+                self.orphans_dropped += 1;
+                return None;
             }
-            self.orphan_order.push_back((seen, subject.to_owned()));
+            // Push the oldest out until it fits (stale entries, already paired, go first
+            // and count as nothing).
+            while self.orphan_bytes.saturating_add(cost) > self.max_orphan_bytes {
+                let Some((old_seen, old_subject, old_cost)) = self.orphan_order.pop_front() else { break };
+                self.orphan_bytes = self.orphan_bytes.saturating_sub(old_cost);
+                if self.orphans.get(&old_subject).is_some_and(|o| o.seen == old_seen) {
+                    self.orphans.remove(&old_subject);
+                    self.orphans_dropped += 1;
+                }
+            }
+            self.orphan_bytes += cost;
+            self.orphan_order.push_back((seen, subject.to_owned(), cost));
             self.orphans.insert(subject.to_owned(), Orphan { seen, reply });
         }
         None
@@ -181,21 +257,23 @@ impl<R> Pairing<R> {
                 break;
             }
             if let Some((seen, reply, cost)) = self.order.pop_front() {
-                self.bytes = self.bytes.saturating_sub(cost);
-                // Only if the entry is still this call (not answered, not replaced).
-                if self.pending.get(&reply).is_some_and(|c| c.seen == seen) {
-                    gone.extend(self.pending.remove(&reply));
+                // Only if the entry is still this call (not answered, not replaced): the
+                // bytes of answered and replaced calls were given back then.
+                if self.pending.get(&reply).is_some_and(|(c, _)| c.seen == seen) {
+                    self.bytes = self.bytes.saturating_sub(cost);
+                    gone.extend(self.pending.remove(&reply).map(|(c, _)| c));
                 }
             }
         }
-        while let Some((seen, _)) = self.orphan_order.front() {
+        while let Some((seen, _, _)) = self.orphan_order.front() {
             if now.saturating_duration_since(*seen) < ORPHAN_TTL {
                 break;
             }
-            if let Some((seen, subject)) = self.orphan_order.pop_front()
-                && self.orphans.get(&subject).is_some_and(|o| o.seen == seen)
-            {
-                self.orphans.remove(&subject);
+            if let Some((seen, subject, cost)) = self.orphan_order.pop_front() {
+                self.orphan_bytes = self.orphan_bytes.saturating_sub(cost);
+                if self.orphans.get(&subject).is_some_and(|o| o.seen == seen) {
+                    self.orphans.remove(&subject);
+                }
             }
         }
         gone
@@ -236,6 +314,41 @@ mod tests {
         assert_eq!(p.bytes(), 0);
         assert!(p.invocation("_INBOX.small", call("c", t0)).is_none());
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn early_replies_have_a_byte_budget_that_pushes_out_and_counts() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<&str>::default().with_max_early_bytes(8192);
+        let junk = "j".repeat(3000);
+        // Each costs > 3 KiB: the third pushes the first out.
+        for i in 0..3 {
+            assert!(p.reply(&format!("_INBOX.f.{i}"), t0, junk.as_str(), true).is_none());
+        }
+        assert_eq!(p.early_dropped(), 1);
+        assert!(p.early_bytes() <= 8192);
+        // Larger than the whole budget: refused and counted.
+        let huge = "h".repeat(9000);
+        assert!(p.reply("_INBOX.f.huge", t0, huge.as_str(), true).is_none());
+        assert_eq!(p.early_dropped(), 2);
+        // The pushed-out one no longer pairs; a kept one does.
+        assert!(p.invocation("_INBOX.f.0", call("Op", t0)).is_none());
+        assert!(p.invocation("_INBOX.f.2", call("Op", t0)).is_some());
+        // After the early-reply TTL the budget is free again.
+        p.expire(t0 + ORPHAN_TTL + Duration::from_millis(1));
+        assert_eq!(p.early_bytes(), 0);
+    }
+
+    #[test]
+    fn answered_calls_give_their_bytes_back_at_once() {
+        let t0 = Instant::now();
+        let mut p = Pairing::<&str>::new(Duration::from_secs(60)).with_max_bytes(1024);
+        for i in 0..100 {
+            let reply = format!("_INBOX.a.{i}");
+            assert!(p.invocation(&reply, call("Op", t0)).is_none());
+            assert!(p.reply(&reply, t0, "r", true).is_some(), "call {i} was recorded and paired");
+        }
+        assert_eq!((p.dropped(), p.bytes()), (0, 0));
     }
 
     #[test]

@@ -12,6 +12,16 @@ pub const CHUNK_THRESHOLD_BYTES: usize = 1024 * 900;
 /// Extra time a chunked call gets (0.82's `CHUNK_RPC_EXTRA_TIME`).
 pub const CHUNK_RPC_EXTRA_TIME: Duration = Duration::from_secs(13);
 
+/// How long a chunk object lives in the object store at most (the store's `max_age`):
+/// 5 minutes, well beyond the longest a chunked call waits ([`CHUNK_RPC_EXTRA_TIME`] plus
+/// the call's own timeout), so that objects nobody reads (a receiver that died, a forged
+/// put) disappear on their own. 0.82 creates the store without one; Lattice adds it.
+pub const DEFAULT_CHUNK_TTL: Duration = Duration::from_secs(300);
+
+/// The largest body a receiver accepts by default (64 MiB): a chunked invocation whose
+/// `content_length` is larger is refused before its object is fetched.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 << 20;
+
 /// Whether a body of `len` bytes must go through the object store.
 pub fn needs_chunking(len: usize) -> bool {
     len > CHUNK_THRESHOLD_BYTES

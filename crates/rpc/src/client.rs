@@ -53,6 +53,7 @@ pub struct RpcClientBuilder {
     timeout: Duration,
     js_domain: Option<String>,
     state: Option<ConnWatch>,
+    chunk_ttl: Duration,
 }
 
 impl RpcClientBuilder {
@@ -79,9 +80,17 @@ impl RpcClientBuilder {
         self
     }
 
+    /// How long chunk objects live when this client creates the object store (default
+    /// [`lattice_proto::chunk::DEFAULT_CHUNK_TTL`], 5 minutes).
+    pub fn chunk_ttl(mut self, ttl: Duration) -> Self {
+        self.chunk_ttl = ttl;
+        self
+    }
+
     /// Build the client. Its reply inbox is subscribed on the first call.
     pub fn build(self) -> RpcClient {
-        let chunks = ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref());
+        let chunks =
+            ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref(), self.chunk_ttl);
         RpcClient {
             inner: Arc::new(ClientInner {
                 nats: self.nats,
@@ -145,7 +154,16 @@ impl RpcClient {
         seed: ClusterSeed,
         host: HostKey,
     ) -> RpcClientBuilder {
-        RpcClientBuilder { nats, lattice, seed, host, timeout: DEFAULT_TIMEOUT, js_domain: None, state: None }
+        RpcClientBuilder {
+            nats,
+            lattice,
+            seed,
+            host,
+            timeout: DEFAULT_TIMEOUT,
+            js_domain: None,
+            state: None,
+            chunk_ttl: chunk::DEFAULT_CHUNK_TTL,
+        }
     }
 
     /// The lattice this client calls into.
@@ -307,6 +325,32 @@ impl ClientInner {
         crate::trace::inject(&mut inv.trace_context, &mut headers);
         let payload = inv.encode();
 
+        let outcome = self.send_and_wait(subject, payload, headers, deadline, timeout).await;
+        let reply = match outcome {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Nobody will read the request object (no responder), or the receiver gave
+                // up on it or is not coming: delete it now instead of waiting for its TTL.
+                if chunked {
+                    self.chunks.discard(&chunk::request_object(&inv.id)).await;
+                }
+                return Err(e);
+            }
+        };
+        let response = InvocationResponse::decode(&reply.payload)?;
+        self.finish(response, &inv.id).await
+    }
+
+    /// Publish `payload` to `subject` with a reply inbox and wait for the answer until
+    /// `deadline` (or until the connection drops, with a connection state).
+    async fn send_and_wait(
+        &self,
+        subject: String,
+        payload: Vec<u8>,
+        headers: async_nats::HeaderMap,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<async_nats::Message, RpcError> {
         let inbox = self.inbox().await?;
         let mut pending = inbox.register();
         self.nats
@@ -329,13 +373,9 @@ impl ClientInner {
             return Err(RpcError::Timeout { subject, after: timeout });
         };
         if reply.status == Some(StatusCode::NO_RESPONDERS) {
-            if chunked {
-                self.chunks.discard(&chunk::request_object(&inv.id)).await;
-            }
             return Err(RpcError::NoResponders { subject });
         }
-        let response = InvocationResponse::decode(&reply.payload)?;
-        self.finish(response, &inv.id).await
+        Ok(reply)
     }
 
     /// Check that `response` answers invocation `id` and extract its body.

@@ -135,6 +135,17 @@ pub enum RpcError {
         #[source]
         source: BoxError,
     },
+    /// A chunked body's object does not hold `content_length` bytes (by its metadata, or
+    /// by what a read capped at that length found): refused without reading it all.
+    #[error("chunked body '{object}' holds {size} bytes, content_length says {expected}")]
+    ChunkSize {
+        /// The object name.
+        object: String,
+        /// Its size (from its metadata, or at least this many bytes were read).
+        size: u64,
+        /// The `content_length` the message claimed.
+        expected: u64,
+    },
 }
 
 impl RpcError {

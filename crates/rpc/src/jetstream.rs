@@ -10,8 +10,12 @@
 //! links and no data (a new stream leader is elected, which nats-server 2.9 takes seconds
 //! to do).
 
+use std::time::Duration;
+
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{Context, ErrorCode, kv, object_store, stream};
+
+use lattice_proto::chunk::DEFAULT_CHUNK_TTL;
 
 use crate::error::RpcError;
 
@@ -147,19 +151,39 @@ pub async fn ensure_kv_replicas(
     }
 }
 
+/// The configuration of object store `bucket` (the chunking store of a lattice is named
+/// after it; the stream is `OBJ_{bucket}`, as 0.82 names it): `replicas` copies, objects
+/// kept at most `ttl` (the stream's `max_age`; 0.82 sets none, which only 0.82 readers
+/// that wait longer than `ttl` could notice — none do, a chunked call waits 13 s extra).
+pub fn object_store_config(bucket: &str, replicas: Replicas, ttl: Duration) -> object_store::Config {
+    object_store::Config { bucket: bucket.to_owned(), num_replicas: replicas.get(), max_age: ttl, ..Default::default() }
+}
+
 /// Open object store `bucket` (the chunking store of a lattice is named after it),
-/// creating it with `replicas` copies if it does not exist, and bring an existing one to
-/// `replicas` copies.
+/// creating it with `replicas` copies and the default chunk TTL
+/// ([`lattice_proto::chunk::DEFAULT_CHUNK_TTL`]) if it does not exist, and bring an
+/// existing one to both (see [`open_chunk_store`]).
 pub async fn open_object_store(
     js: &Context,
     bucket: &str,
     replicas: Replicas,
 ) -> Result<object_store::ObjectStore, RpcError> {
+    open_chunk_store(js, bucket, replicas, DEFAULT_CHUNK_TTL).await
+}
+
+/// Open object store `bucket`, creating it with `replicas` copies and objects kept at
+/// most `ttl`, and bring an existing one — also one a 0.82 host created without a TTL —
+/// to both ([`ensure_replicas`], [`ensure_max_age`]).
+pub async fn open_chunk_store(
+    js: &Context,
+    bucket: &str,
+    replicas: Replicas,
+    ttl: Duration,
+) -> Result<object_store::ObjectStore, RpcError> {
     let store = match js.get_object_store(bucket).await {
         Ok(store) => store,
         Err(_) => {
-            let config =
-                object_store::Config { bucket: bucket.to_owned(), num_replicas: replicas.get(), ..Default::default() };
+            let config = object_store_config(bucket, replicas, ttl);
             let created = js.create_object_store(config).await;
             match created {
                 Ok(store) => store,
@@ -169,7 +193,24 @@ pub async fn open_object_store(
         }
     };
     ensure_replicas(js, &format!("OBJ_{bucket}"), replicas).await?;
+    ensure_max_age(js, &format!("OBJ_{bucket}"), ttl).await?;
     Ok(store)
+}
+
+/// Give stream `stream` a `max_age` of `max_age` if it has another one (logged at info
+/// level); `true` when it was changed.
+pub async fn ensure_max_age(js: &Context, stream: &str, max_age: Duration) -> Result<bool, RpcError> {
+    let mut handle = js.get_stream(stream).await.map_err(|e| js_err("look up", stream, e))?;
+    let info = handle.info().await.map_err(|e| js_err("read the info of", stream, e))?;
+    if info.config.max_age == max_age {
+        return Ok(false);
+    }
+    let from = info.config.max_age;
+    let mut config = info.config.clone();
+    config.max_age = max_age;
+    js.update_stream(config).await.map_err(|e| js_err("update the max age of", stream, e))?;
+    tracing::info!(stream, ?from, to = ?max_age, "JetStream stream max age updated");
+    Ok(true)
 }
 
 /// Give stream `stream` `replicas` copies if it has another count (logged at info level).

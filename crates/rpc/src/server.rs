@@ -93,6 +93,8 @@ impl RpcServer {
             metrics: ServerMetrics::default(),
             micro: crate::micro::MicroConfig::default(),
             task_per_call: false,
+            max_body_bytes: chunk::DEFAULT_MAX_BODY_BYTES,
+            chunk_ttl: chunk::DEFAULT_CHUNK_TTL,
         }
     }
 }
@@ -110,6 +112,8 @@ pub struct RpcServerBuilder {
     metrics: ServerMetrics,
     micro: crate::micro::MicroConfig,
     task_per_call: bool,
+    max_body_bytes: u64,
+    chunk_ttl: Duration,
 }
 
 impl std::fmt::Debug for RpcServerBuilder {
@@ -120,6 +124,7 @@ impl std::fmt::Debug for RpcServerBuilder {
             .field("max_in_flight", &self.max_in_flight)
             .field("replay_window", &self.replay_window)
             .field("task_per_call", &self.task_per_call)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +172,22 @@ impl RpcServerBuilder {
         self
     }
 
+    /// The largest request body accepted (default
+    /// [`lattice_proto::chunk::DEFAULT_MAX_BODY_BYTES`], 64 MiB). A chunked invocation
+    /// claiming more is refused as `too_large` before its object is fetched. Inline bodies
+    /// are bounded by the NATS message size anyway.
+    pub fn max_body_bytes(mut self, max: u64) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// How long chunk objects live when this server creates the object store (default
+    /// [`lattice_proto::chunk::DEFAULT_CHUNK_TTL`], 5 minutes).
+    pub fn chunk_ttl(mut self, ttl: Duration) -> Self {
+        self.chunk_ttl = ttl;
+        self
+    }
+
     /// The server's counters (also available from the [`ServerHandle`]).
     pub fn metrics(&self) -> ServerMetrics {
         self.metrics.clone()
@@ -195,11 +216,16 @@ impl RpcServerBuilder {
         let window_secs = self.replay_window.map(|w| w.as_secs().max(1));
         let handle_nats = self.nats.clone();
         let shared = Arc::new(Shared {
-            chunks: ChunkStore::new(self.nats.clone(), self.lattice.as_str(), self.js_domain.as_deref()),
+            chunks: ChunkStore::new(
+                self.nats.clone(),
+                self.lattice.as_str(),
+                self.js_domain.as_deref(),
+                self.chunk_ttl,
+            ),
             nats: self.nats,
             lattice: self.lattice,
             handler,
-            verifier: ServerVerifier::new(self.issuers, self.served, self.clock, window_secs),
+            verifier: ServerVerifier::new(self.issuers, self.served, self.clock, window_secs, self.max_body_bytes),
             metrics: self.metrics.clone(),
             hard_stop: hard_stop.clone(),
             tracker: tracker.clone(),
@@ -459,7 +485,8 @@ impl<H: Handler> Shared<H> {
     async fn complete(&self, mut call: Call, checked: Checked) {
         let inv = &mut call.inv;
         let body = if checked.is_chunked() {
-            // Read-only checks first: a replayed id costs no object-store round trip.
+            // Read-only checks first: a replayed id or an oversized claim costs no
+            // object-store round trip.
             if let Err(rejection) = self.verifier.before_fetch(&checked) {
                 self.reject(call, rejection).await;
                 return;

@@ -6,7 +6,9 @@
 //!    chunking rule, the JWT's issuer, the addressee (the entity this server serves,
 //!    PROTOCOL.md §11.6), one batched signature check, then the claims envelope.
 //! 2. [`ServerVerifier::before_fetch`], for a chunked body only: the read-only replay
-//!    lookup, before the object-store round trip (§11.11).
+//!    lookup and the maximum body size, before the object-store round trip (§11.11):
+//!    `content_length` is not signed, so a replayed genuine call edited to claim a huge
+//!    chunked body is refused without touching JetStream.
 //! 3. The caller fetches a chunked body, then [`ServerVerifier::finish`]: the hash over
 //!    the full body, always (§11.1), then the replay window (§11.5), which records the id.
 
@@ -81,12 +83,19 @@ pub(crate) struct ServerVerifier {
     served: Served,
     clock: Clock,
     replay: Option<Mutex<ReplayWindow>>,
+    max_body: u64,
 }
 
 impl ServerVerifier {
-    pub(crate) fn new(issuers: TrustedIssuers, served: Served, clock: Clock, window_secs: Option<u64>) -> Self {
+    pub(crate) fn new(
+        issuers: TrustedIssuers,
+        served: Served,
+        clock: Clock,
+        window_secs: Option<u64>,
+        max_body: u64,
+    ) -> Self {
         let replay = window_secs.map(|w| Mutex::new(ReplayWindow::new(w, DEFAULT_MAX_ENTRIES)));
-        Self { verifier: Verifier::new(issuers, window_secs), served, clock, replay }
+        Self { verifier: Verifier::new(issuers, window_secs), served, clock, replay, max_body }
     }
 
     /// Step 1 for invocations that arrived together. One verdict per invocation, in order.
@@ -96,8 +105,14 @@ impl ServerVerifier {
         self.verifier.check_batch(&items, (self.clock)())
     }
 
-    /// Step 2, before fetching a chunked body: the read-only replay lookup.
+    /// Step 2, before fetching a chunked body: the read-only replay lookup, then the
+    /// maximum body size.
     pub(crate) fn before_fetch(&self, checked: &Checked) -> Result<(), Rejection> {
+        self.replay_seen(checked)?;
+        checked.check_size(self.max_body)
+    }
+
+    fn replay_seen(&self, checked: &Checked) -> Result<(), Rejection> {
         match &self.replay {
             Some(replay) => checked.replay_seen(&replay.lock().unwrap_or_else(PoisonError::into_inner), (self.clock)()),
             None => Ok(()),

@@ -12,6 +12,10 @@
 //! same way. `--metrics-addr` serves Prometheus metrics on `/metrics`. Once subscribed it
 //! prints a `listening` line on stderr; it runs until Ctrl-C (or SIGTERM) and exits 0.
 //! If NATS reports it as a slow consumer it says so loudly: it may have missed traffic.
+//! Calls are paired with their replies (latency metrics) only after they were verified,
+//! within byte budgets; what does not fit is dropped and counted
+//! (`lattice_monitor_pairing_dropped_total`, and with `--json` a last line
+//! `{"stats":{…}}` when it stops).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -143,12 +147,29 @@ async fn watch(mut handle: MonitorHandle, json: bool) -> Outcome {
         }
     }
     let metrics = handle.metrics().clone();
+    let (dropped_pending, dropped_early) = handle.pairing_dropped();
     handle.stop().await;
     let slow = metrics.slow_consumer_total();
+    let valid = metrics.invocations_with("valid");
+    let unverified = metrics.unverified_dropped_total();
     eprintln!(
-        "lattice monitor: stopped; {} valid invocation(s), {} slow-consumer event(s)",
-        metrics.invocations_with("valid"),
-        slow
+        "lattice monitor: stopped; {valid} valid invocation(s), {slow} slow-consumer event(s), \
+         {unverified} invocation(s) dropped unverified (verification queue full), \
+         {dropped_pending} call(s) and {dropped_early} early repl(y/ies) dropped from pairing (byte budgets)"
     );
+    if json && result.is_ok() {
+        // The last JSON line: the run's counters (`stats` tells it from the alert lines).
+        let stats = serde_json::json!({"stats": {
+            "valid": valid,
+            "slow_consumer_events": slow,
+            "unverified_dropped": unverified,
+            "pairing_dropped_pending": dropped_pending,
+            "pairing_dropped_early_replies": dropped_early,
+        }});
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{stats}").and_then(|()| out.flush()) {
+            result = Err(Failure::from(anyhow::Error::from(e).context("writing to stdout")));
+        }
+    }
     result
 }

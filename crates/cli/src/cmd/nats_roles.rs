@@ -187,6 +187,8 @@ pub(crate) fn permissions(role: Role, lattice: &LatticeName) -> Permissions {
                 publish.extend(stream_use(&stream, true, false));
             }
             publish.extend(stream_use(&obj_stream(chunks), true, true));
+            // The chunk store's TTL (and replicas) are brought up to date at host start.
+            publish.push(js_api("STREAM.UPDATE", &obj_stream(chunks)));
             publish.extend([kv_subjects(&data), kv_subjects(&config), obj_subjects(chunks), JS_FLOW_CONTROL.into()]);
             Permissions {
                 publish_allow: publish,

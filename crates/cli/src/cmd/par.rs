@@ -232,7 +232,7 @@ fn inspect(a: InspectArgs) -> Outcome {
             "archive_sha256": contents.hash,
         });
         if let Err(e) = &verdict {
-            out["error"] = json!(e);
+            out["error"] = json!(e.to_string());
         }
         println!("{out}");
     } else {

@@ -4,10 +4,12 @@
 
 mod bench_actor;
 mod control_cli;
+mod control_flood;
 mod errors;
 mod inspect;
 mod keys;
 mod monitor;
+mod monitor_flood;
 mod monitor_spy;
 mod nats_config;
 mod oci;

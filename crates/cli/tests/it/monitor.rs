@@ -73,6 +73,16 @@ impl Watcher {
         }
     }
 
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, if one arrives within `timeout`.
+    pub(crate) fn next_stdout(&mut self, timeout: Duration) -> Option<String> {
+        self.stdout.recv_timeout(timeout).ok()
+    }
+
     /// Collect stdout lines until `n` have arrived (panics after `timeout`).
     pub(crate) fn stdout_lines(&mut self, n: usize, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
@@ -336,9 +346,10 @@ fn monitor_reports_every_forgery_with_its_kind_and_no_valid_call() {
     let answered = sample(&text, r#"lattice_monitor_responses_total{operation="Echo.Ping",outcome="ok"}"#).unwrap();
     assert!(answered >= VALID_CALLS as f64 * 0.99, "{answered}:\n{text}");
     assert!(sample(&text, r#"lattice_monitor_response_latency_seconds_count{operation="Echo.Ping"}"#).unwrap() > 0.0);
+    // Forged calls are never recorded for pairing (only verified ones are, issue 16), so the
+    // server's rejections of them pair with nothing: no response error is counted.
     assert!(
-        sample(&text, r#"lattice_monitor_response_errors_total{operation="Echo.Ping"}"#).unwrap()
-            >= (Forgery::ALL.len() - 1) as f64,
+        sample(&text, r#"lattice_monitor_response_errors_total{operation="Echo.Ping"}"#).unwrap_or(0.0) == 0.0,
         "{text}"
     );
 

@@ -115,7 +115,7 @@ pub(crate) fn resolve_archive(
     trusted: Option<&[lattice_proto::AccountKey]>,
 ) -> Result<Resolved, HostError> {
     let par = archive::ProviderArchive::parse(bytes, now)
-        .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e })?;
+        .map_err(|e| HostError::ProviderStart { reference: spec.reference.clone(), reason: e.to_string() })?;
     crate::load_policy::check_issuer(trusted, "provider archive", &spec.reference, &par.claims.iss)?;
     let binary = state.unpacked_binary(&par.hash, &par.target, &par.binary)?;
     let key = ProviderKey::parse(&par.claims.sub).map_err(|e| reference_err(&spec.reference, e.to_string()))?;

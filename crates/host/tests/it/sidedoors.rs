@@ -97,8 +97,16 @@ async fn only_trusted_issuers_are_loaded_and_sizes_are_bounded() {
         .unwrap();
     let e = host.start_provider(ProviderSpec::new(huge.to_string_lossy(), link.clone())).await.unwrap_err();
     assert!(e.to_string().contains("limit"), "{e}");
-    // A gzip bomb: unpacks past the cap, refused without unpacking it all.
+    // A gzip bomb: this machine's executable unpacking past the cap (513 MiB of zeros),
+    // refused while streaming, from its tar header, without unpacking it.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut header = [0u8; 512];
+    let name = format!("{}.bin", archive::current_target());
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[124..135].copy_from_slice(format!("{:011o}", archive::MAX_UNPACKED + (1 << 20)).as_bytes());
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    std::io::Write::write_all(&mut gz, &header).unwrap();
     let zeros = vec![0u8; 1 << 20];
     for _ in 0..(archive::MAX_UNPACKED >> 20) + 1 {
         std::io::Write::write_all(&mut gz, &zeros).unwrap();

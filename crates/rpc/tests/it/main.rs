@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 #![allow(missing_docs, unreachable_pub, reason = "test crate")]
 
+mod chunk_bounds;
 mod chunking;
 mod connect;
 mod disconnect;
