@@ -210,7 +210,11 @@ fn monitor_reports_every_forgery_with_its_kind_and_no_valid_call() {
         let me = WasmCloudEntity::actor(&actor);
         let first = rpc.call(me.clone(), me.clone(), "Echo.Ping", b"call 0".to_vec()).await.unwrap();
         assert_eq!(first, b"call 0");
-        let captured = tap.next().await.unwrap().payload;
+        let captured = tokio::time::timeout(Duration::from_secs(30), tap.next())
+            .await
+            .expect("the tap saw the genuine call")
+            .unwrap()
+            .payload;
         drop(tap);
 
         // The attacker's traffic, concurrent with the 9 999 other genuine calls: every
@@ -250,7 +254,9 @@ fn monitor_reports_every_forgery_with_its_kind_and_no_valid_call() {
             })
             .buffer_unordered(CONCURRENCY)
             .count();
-        let (answers, done) = tokio::join!(attack, calls);
+        let (answers, done) = tokio::time::timeout(Duration::from_secs(120), async { tokio::join!(attack, calls) })
+            .await
+            .expect("the attack and the genuine calls finish");
         assert_eq!(done as u64, VALID_CALLS - 1);
         let rejections = answers.unwrap();
 
@@ -261,7 +267,7 @@ fn monitor_reports_every_forgery_with_its_kind_and_no_valid_call() {
             published.push(serde_json::from_slice::<Value>(&msg.payload).unwrap());
         }
         let stats = server.stats();
-        server.shutdown().await;
+        tokio::time::timeout(Duration::from_secs(30), server.shutdown()).await.expect("the server shuts down");
         (stats, handled.load(Ordering::Relaxed), rejections, published)
     });
 
