@@ -235,7 +235,8 @@ while True:
         leader = info.get("cluster", {}).get("leader", "")
         if not leader:
             print(f"chaos: no leader in STREAM.INFO: {json.dumps(info.get('cluster'))} replicas {info['config'].get('num_replicas')}", file=sys.stderr)
-        print(leader, info.get("config", {}).get("num_replicas", 0))
+        # "-" when there is no leader yet, so the caller's `read` never shifts fields
+        print(leader or "-", info.get("config", {}).get("num_replicas", 0))
         break
 EOF
 }
@@ -268,7 +269,7 @@ EOF
   leader=""
   for _ in $(seq 20); do
     read -r leader stream_replicas < <(stream_leader "${ports[0]}" "$bucket" || true)
-    [ -n "$leader" ] && break
+    [ -n "$leader" ] && [ "$leader" != "-" ] && break
     sleep 0.3
   done
   echo "chaos: counter stream $bucket: ${stream_replicas:-?} replicas, leader ${leader:-unknown}" >&2
