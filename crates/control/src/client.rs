@@ -123,6 +123,13 @@ impl CtlClient {
         self.gather(subjects::ping_hosts(&self.lattice), Vec::new(), "host").await
     }
 
+    /// [`CtlClient::ping_hosts`], asking Lattice hosts for their connection report too
+    /// ([`Host::connections`]; 0.82 hosts ignore the request body and leave it `None`).
+    pub async fn ping_hosts_with_connections(&self) -> Result<Vec<Host>, ControlError> {
+        let body = br#"{"lattice_connections":true}"#.to_vec();
+        self.gather(subjects::ping_hosts(&self.lattice), body, "host").await
+    }
+
     /// One host's inventory.
     pub async fn get_inventory(&self, host: &HostKey) -> Result<HostInventory, ControlError> {
         self.query(subjects::host_inventory(&self.lattice, host), "host inventory").await

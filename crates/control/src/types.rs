@@ -127,10 +127,28 @@ pub struct Host {
     pub uptime_seconds: u64,
     /// Host software version.
     pub version: String,
-    /// Lattice extension: the host's own view of its two NATS connections (absent from
-    /// 0.82 hosts' replies; 0.82 clients ignore it).
+    /// Lattice extension: the host's own view of its two NATS connections. Sent only to
+    /// a client that asks for it ([`PingHostsRequest`]), so a 0.82 client's `ping.hosts`
+    /// gets exactly the keys a 0.82 host sends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<HostConnections>,
+}
+
+/// The body of a `ping.hosts` request. 0.82 clients send none; Lattice's `lattice get
+/// hosts` sends `{"lattice_connections":true}` to get [`Host::connections`] too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PingHostsRequest {
+    /// Include the host's connection report.
+    pub lattice_connections: bool,
+}
+
+impl PingHostsRequest {
+    /// What a request body asks for: anything that is not such an object (an empty body,
+    /// as 0.82 sends) asks for the plain 0.82 reply.
+    pub fn from_body(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
 }
 
 /// The host's RPC and control connections, as the `ping.hosts` reply reports them.
@@ -744,6 +762,14 @@ mod tests {
         assert_eq!(down.summary(), "DOWN for 3.2 s");
         assert_eq!(HostConnections { rpc: up.clone(), ctl: up.clone() }.summary(), "up");
         assert_eq!(HostConnections { rpc: down, ctl: up }.summary(), "rpc DOWN for 3.2 s; ctl up");
+    }
+
+    #[test]
+    fn only_a_request_that_asks_gets_the_connections() {
+        assert!(!PingHostsRequest::from_body(b"").lattice_connections);
+        assert!(!PingHostsRequest::from_body(b"{}").lattice_connections);
+        assert!(!PingHostsRequest::from_body(b"not json").lattice_connections);
+        assert!(PingHostsRequest::from_body(br#"{"lattice_connections":true}"#).lattice_connections);
     }
 
     #[test]

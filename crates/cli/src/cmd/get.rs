@@ -108,7 +108,7 @@ pub(crate) fn run(args: Args) -> Outcome {
 }
 
 async fn hosts(client: &CtlClient, out: Out) -> Outcome {
-    let mut hosts: Vec<Host> = client.ping_hosts().await.map_err(ctl_failure)?;
+    let mut hosts: Vec<Host> = client.ping_hosts_with_connections().await.map_err(ctl_failure)?;
     hosts.sort_by(|a, b| a.id.cmp(&b.id));
     if out.json {
         return hosts.iter().try_for_each(|h| out.json(h));

@@ -401,7 +401,14 @@ async fn answer<T: ControlTarget>(ctx: &Ctx<T>, request: CtlRequest, payload: &[
         }};
     }
     match &request {
-        CtlRequest::PingHosts => json(&target.host_info().await),
+        CtlRequest::PingHosts => {
+            let mut host = target.host_info().await;
+            // The Lattice extension only for clients that ask: 0.82's reply shape otherwise.
+            if !lattice_control::types::PingHostsRequest::from_body(payload).lattice_connections {
+                host.connections = None;
+            }
+            json(&host)
+        }
         CtlRequest::HostInventory { .. } => json(&target.inventory().await),
         CtlRequest::GetLinks => json(&LinkDefinitionList { links: target.links().await }),
         CtlRequest::GetClaims => {
