@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod nats;
 pub mod pairing;
+mod queue;
 pub mod reply;
 pub mod sidedoor;
 pub mod spy;

@@ -11,7 +11,7 @@
 //! | `lattice_monitor_response_latency_seconds` | `operation` | invocation seen → response seen |
 //! | `lattice_monitor_unanswered_total` | `operation` | invocations with a reply subject but no response within 60 s |
 //! | `lattice_monitor_slow_consumer_events_total` | | NATS dropped messages for the monitor (it fell behind) |
-//! | `lattice_monitor_unverified_dropped_total` | | invocations dropped unverified because the verification queue's byte budget was full (a flood) |
+//! | `lattice_monitor_unverified_dropped_total` | | invocations dropped unverified because the verification queue's byte budget was full (a flood): the oldest queued ones, to make room for the newest |
 //! | `lattice_monitor_pairing_dropped_total` | `what` = `pending` / `early_reply` / `verified` | calls or replies not kept for pairing because a byte budget (or the hand-over queue) was full |
 //! | `lattice_monitor_connection_events_total` | `event` | NATS disconnects, reconnects, errors |
 //!
@@ -263,9 +263,10 @@ impl Metrics {
         }
     }
 
-    /// Count one invocation dropped unverified (the verification queue was full).
-    pub fn unverified_dropped(&self) {
-        self.unverified_dropped.inc();
+    /// Count `n` invocations dropped unverified (the verification queue's byte budget was
+    /// full: the oldest queued ones make room for the newest).
+    pub fn unverified_dropped(&self, n: u64) {
+        self.unverified_dropped.inc_by(n);
     }
 
     /// Invocations dropped unverified so far.

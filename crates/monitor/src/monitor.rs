@@ -25,10 +25,13 @@
 //!   subject and operation. Replies read before their call is recorded wait as early
 //!   replies. Both have byte budgets; what does not fit is dropped and counted
 //!   (`lattice_monitor_pairing_dropped_total`, [`MonitorHandle::pairing_dropped`]).
-//! * Queues are bounded: a busy worker pushes back on the reader, whose NATS buffer
-//!   ([`crate::nats::SUBSCRIPTION_CAPACITY`] messages) absorbs bursts. If NATS still has to
-//!   drop messages it says so (`SlowConsumer`), and the monitor reports it loudly and
-//!   counts it: missed traffic is never silent.
+//! * Queues are bounded ([`crate::queue`]): in jobs, where a busy worker pushes back on the
+//!   reader, whose NATS buffer ([`crate::nats::SUBSCRIPTION_CAPACITY`] messages) absorbs
+//!   bursts; and in bytes, where a flood of large invocations pushes out the **oldest**
+//!   queued ones (counted, `lattice_monitor_unverified_dropped_total`), so the newest
+//!   traffic is always verified soon. If NATS still has to drop messages it says so
+//!   (`SlowConsumer`), and the monitor reports it loudly and counts it: missed traffic is
+//!   never silent.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +54,7 @@ use crate::error::MonitorError;
 use crate::metrics::{self, Metrics};
 use crate::nats::{Clock, NatsEvents, SystemClock, event_name};
 use crate::pairing::{Pairing, PendingCall};
+use crate::queue::VerifyQueue;
 use crate::reply::ReplyPrefixes;
 use crate::sidedoor::{self, ControlMessage, DEFAULT_SHUTDOWN_EXPLAIN_WAIT, SideDoorSettings, SideDoors};
 
@@ -63,10 +67,11 @@ const WORKER_QUEUE: usize = 4096;
 /// After this many invocations in a row, the reader serves replies and events first.
 const FAIRNESS_STREAK: u32 = 64;
 
-/// Bytes of invocations queued for verification, at most (payload sizes): beyond it the
-/// reader drops invocations unverified and counts them
-/// (`lattice_monitor_unverified_dropped_total`), so that a flood of large forged messages
-/// cannot grow the queues, and NATS' buffer behind them, without bound.
+/// Bytes of invocations queued for verification or being verified, at most (payload and
+/// subject sizes): beyond it the oldest queued invocations are dropped unverified and
+/// counted (`lattice_monitor_unverified_dropped_total`), so that a flood of large forged
+/// messages can neither grow the queues, and NATS' buffer behind them, without bound, nor
+/// keep the next invocation from being verified soon (see [`crate::queue`]).
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Verified calls queued for the reader's pairing table before further ones are dropped
@@ -270,20 +275,17 @@ impl MonitorBuilder {
 
         let per_worker = (self.max_entries / self.workers).max(1);
         let (verified_tx, verified_rx) = mpsc::channel(VERIFIED_QUEUE);
-        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut shards = Vec::with_capacity(self.workers);
-        for _ in 0..self.workers {
-            let (tx, rx) = mpsc::channel(WORKER_QUEUE);
-            shards.push(tx);
+        let queue = Arc::new(VerifyQueue::new(self.workers, DEFAULT_MAX_QUEUED_BYTES, WORKER_QUEUE));
+        for shard in 0..self.workers {
             let worker = Worker {
-                rx,
+                queue: queue.clone(),
+                shard,
                 replay: ReplayWindow::new(window, per_worker),
                 issuers: self.issuers.clone(),
                 clock: self.clock.clone(),
                 metrics: metrics.clone(),
                 alerts: alert_tx.clone(),
                 verified: verified_tx.clone(),
-                queued: queued.clone(),
             };
             tasks.spawn_blocking(move || worker.run());
         }
@@ -304,11 +306,10 @@ impl MonitorBuilder {
             rpc,
             replies,
             events: self.events,
-            shards,
+            queue,
             verified: verified_rx,
             pairing: Pairing::default().with_max_bytes(self.pending_bytes).with_max_early_bytes(self.early_bytes),
             reported_drops: (0, 0),
-            queued,
             last_drop_warning: None,
             metrics: metrics.clone(),
             reports: report_tx,
@@ -398,8 +399,6 @@ impl MonitorHandle {
 
 /// One invocation for a worker.
 struct Job {
-    /// Bytes counted for it in the queue budget.
-    cost: usize,
     subject: String,
     decoded: Result<Invocation, Rejection>,
     /// Its reply subject, and when the reader saw it (recorded for pairing once valid).
@@ -418,18 +417,24 @@ struct Reader {
     rpc: Subscriber,
     replies: SelectAll<Subscriber>,
     events: Option<NatsEvents>,
-    shards: Vec<mpsc::Sender<Job>>,
+    /// Invocations waiting for (or in) verification, one shard per worker.
+    queue: Arc<VerifyQueue<Job>>,
     verified: mpsc::Receiver<Verified>,
     pairing: Pairing<Bytes>,
     /// The pairing's drop counters already added to the metrics.
     reported_drops: (u64, u64),
-    /// Payload bytes of the jobs queued for the workers (they subtract what they finish).
-    queued: Arc<std::sync::atomic::AtomicUsize>,
     last_drop_warning: Option<Instant>,
     metrics: Arc<Metrics>,
     reports: mpsc::Sender<Report>,
     next_sweep: Instant,
     side_doors: SideDoors,
+}
+
+impl Drop for Reader {
+    /// However the reader ends, the workers finish what is queued and stop.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 async fn next_event(events: &mut Option<NatsEvents>) -> Option<Event> {
@@ -501,30 +506,29 @@ impl Reader {
             Route::Invocation => {
                 let seen = Instant::now();
                 let cost = msg.payload.len() + subject.len();
-                let queued = self.queued.load(std::sync::atomic::Ordering::Relaxed);
-                if queued.saturating_add(cost) > DEFAULT_MAX_QUEUED_BYTES {
-                    // The workers are behind by more than the budget: drop it unverified,
-                    // counted and said (at most once a second), rather than queue it.
-                    self.metrics.unverified_dropped();
-                    if self.last_drop_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                        self.last_drop_warning = Some(Instant::now());
-                        tracing::warn!(
-                            queued_bytes = queued,
-                            dropped = self.metrics.unverified_dropped_total(),
-                            "verification queue full: dropping invocations unverified (a flood?)"
-                        );
-                    }
-                    return Ok(());
-                }
-                self.queued.fetch_add(cost, std::sync::atomic::Ordering::Relaxed);
                 let decoded = classify::decode(&msg.payload);
                 let shard = match &decoded {
-                    Ok(inv) => shard_of(&inv.id, self.shards.len()),
+                    Ok(inv) => shard_of(&inv.id, self.queue.shards()),
                     Err(_) => 0,
                 };
                 // Nothing of it is recorded for pairing until a worker has verified it.
-                let job = Job { cost, subject, decoded, reply: msg.reply, seen };
-                self.shards[shard].send(job).await.map_err(drop)?;
+                let job = Job { subject, decoded, reply: msg.reply, seen };
+                let pushed = self.queue.push(shard, cost, job).await.map_err(drop)?;
+                let dropped = pushed.evicted + usize::from(!pushed.queued);
+                if dropped > 0 {
+                    // The workers are behind by more than the byte budget: the oldest
+                    // queued invocations went unverified, counted and said (at most once a
+                    // second).
+                    self.metrics.unverified_dropped(dropped as u64);
+                    if self.last_drop_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        self.last_drop_warning = Some(Instant::now());
+                        tracing::warn!(
+                            queued_bytes = self.queue.bytes(),
+                            dropped = self.metrics.unverified_dropped_total(),
+                            "verification queue full: dropping the oldest invocations unverified (a flood?)"
+                        );
+                    }
+                }
             }
         }
         Ok(())
@@ -603,35 +607,39 @@ fn shard_of(id: &str, shards: usize) -> usize {
 
 /// Verifies invocations on a blocking thread; owns one shard of the replay memory.
 struct Worker {
-    rx: mpsc::Receiver<Job>,
+    queue: Arc<VerifyQueue<Job>>,
+    shard: usize,
     replay: ReplayWindow,
     issuers: TrustedIssuers,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     alerts: mpsc::Sender<Alert>,
     verified: mpsc::Sender<Verified>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Worker {
     fn run(mut self) {
+        self.verify_until_closed();
+        // The reader stopped (closed the queue) or the alert task is gone: either way no
+        // further job can be handled, so the reader's next push fails and it stops too.
+        self.queue.close();
+    }
+
+    fn verify_until_closed(&mut self) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut replies = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = self.rx.blocking_recv() {
-            let mut next = Some(first);
+        while self.queue.pop_batch(self.shard, MAX_BATCH, &mut jobs) {
             let mut cost = 0usize;
-            while let Some(job) = next.take() {
-                cost += job.cost;
+            for (c, job) in jobs.drain(..) {
+                cost += c;
                 batch.push((job.subject, job.decoded));
                 replies.push((job.reply, job.seen));
-                if batch.len() < MAX_BATCH {
-                    next = self.rx.try_recv().ok();
-                }
             }
             let at = self.clock.now();
             let now = self.clock.unix_secs();
             let verdicts = classify::classify_batch(std::mem::take(&mut batch), now, &mut self.replay, &self.issuers);
-            self.queued.fetch_sub(cost, std::sync::atomic::Ordering::Relaxed);
+            self.queue.done(cost);
             for ((subject, verdict), (reply, seen)) in verdicts.into_iter().zip(replies.drain(..)) {
                 self.metrics.invocation(verdict.label());
                 match verdict {
