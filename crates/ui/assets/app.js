@@ -127,7 +127,7 @@ function renderHosts() {
       `<li class="actor" data-key="${esc(a.id)}" title="${esc(a.id)}\n${esc(a.image_ref)}"><span class="dot actor"></span><b>${esc(a.name || short(a.id))}</b> <code>${esc(short(a.id))}</code><span class="badge">×${esc(a.instances)}</span></li>`));
     const providers = capList(inv.p.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id)).map((p) =>
       `<li class="provider" data-key="${esc(p.id)}" data-link="${esc(p.link_name)}" title="${esc(p.id)}"><span class="dot provider"></span><b>${esc(p.name || short(p.id))}</b> <code>${esc(short(p.id))}</code> <span class="contract">${esc(p.contract)}</span>${p.link_name !== "default" ? ` <span class="chip">${esc(p.link_name)}</span>` : ""}</li>`));
-    return `<article class="host ${esc(h.state)}" data-host="${esc(h.id)}" data-state="${esc(h.state)}">
+    return `<article class="host ${esc(h.state)}" data-host="${esc(h.id)}" data-state="${esc(h.state)}" data-interval="${esc(h.interval_ms)}">
       <header><span class="state-dot"></span><b>${esc(h.name || short(h.id))}</b> <code title="${esc(h.id)}">${esc(short(h.id))}</code>
         <span class="state-label">${h.state === "up" ? "" : esc(h.state)}</span>
         <span class="when" data-started="${h.started_ms}" data-seen="${h.last_seen_ms}"></span></header>

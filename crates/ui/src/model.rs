@@ -10,7 +10,9 @@
 //!
 //! Host liveness: a host is *up* while it was seen (heartbeat, ping reply, any event) within
 //! [`STALE_FACTOR`] heartbeat intervals, *stale* (grey) after that, and forgotten after
-//! [`GONE_FACTOR`] intervals. The interval is learned from the gap between its heartbeats
+//! [`GONE_FACTOR`] intervals. The interval is learned from the gaps between its heartbeats:
+//! the shortest of the last [`INTERVAL_SAMPLES`], so that one heartbeat delivered late
+//! (a busy host or a busy dashboard) does not stretch it and keep a silent host "up"
 //! (0.82's default, 30 s, until two were seen). A `host_stopped` event greys it at once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -30,6 +32,8 @@ pub const STALE_FACTOR: u32 = 3;
 pub const GONE_FACTOR: u32 = 6;
 /// The heartbeat interval assumed until two heartbeats were seen (0.82's default).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Heartbeat gaps remembered per host; the interval is the shortest of them.
+pub const INTERVAL_SAMPLES: usize = 8;
 /// Alerts kept (the newest).
 pub const MAX_ALERTS: usize = 200;
 /// Events kept (the newest).
@@ -92,13 +96,14 @@ struct HostEntry {
     last_seen: Instant,
     last_seen_ms: u64,
     last_heartbeat: Option<Instant>,
-    interval: Option<Duration>,
+    /// The last gaps between heartbeats (at most [`INTERVAL_SAMPLES`]).
+    gaps: VecDeque<Duration>,
     stopped: bool,
 }
 
 impl HostEntry {
     fn interval(&self) -> Duration {
-        self.interval.unwrap_or(DEFAULT_HEARTBEAT)
+        self.gaps.iter().min().copied().unwrap_or(DEFAULT_HEARTBEAT)
     }
 }
 
@@ -207,7 +212,7 @@ impl Model {
                     last_seen: now,
                     last_seen_ms: now_ms,
                     last_heartbeat: None,
-                    interval: None,
+                    gaps: VecDeque::with_capacity(INTERVAL_SAMPLES),
                     stopped: false,
                 },
             );
@@ -285,7 +290,10 @@ impl Model {
                     if let Some(prev) = e.last_heartbeat {
                         let gap = now.saturating_duration_since(prev);
                         if gap >= Duration::from_millis(100) {
-                            e.interval = Some(gap);
+                            if e.gaps.len() >= INTERVAL_SAMPLES {
+                                e.gaps.pop_front();
+                            }
+                            e.gaps.push_back(gap);
                         }
                     }
                     e.last_heartbeat = Some(now);
@@ -591,6 +599,31 @@ mod tests {
         assert!(v.sections["hosts"].is_empty());
         assert!(v.sections["actors"].is_empty());
         assert!(v.sections["providers"].is_empty());
+    }
+
+    #[test]
+    fn a_late_heartbeat_does_not_stretch_the_interval() {
+        let t0 = Instant::now();
+        let mut m = Model::new(ModelConfig::default(), t0);
+        let mut t = t0;
+        for _ in 0..4 {
+            m.apply(event(LatticeEvent::HostHeartbeat(inventory())), t, 0);
+            t += Duration::from_secs(1);
+        }
+        // One heartbeat 12 s late (the host or the dashboard was busy), then silence.
+        let late = t + Duration::from_secs(11);
+        m.apply(event(LatticeEvent::HostHeartbeat(inventory())), late, 0);
+        assert_eq!(m.view(late).sections["hosts"][HOST]["interval_ms"], 1000);
+        let t_stale = late + Duration::from_millis(3001);
+        m.expire(t_stale);
+        assert_eq!(m.view(t_stale).sections["hosts"][HOST]["state"], "stale", "grey after 3 s, not 36 s");
+        // The oldest gaps are forgotten: a host that really slowed down is learned again.
+        let mut t = late;
+        for _ in 0..INTERVAL_SAMPLES {
+            t += Duration::from_secs(5);
+            m.apply(event(LatticeEvent::HostHeartbeat(inventory())), t, 0);
+        }
+        assert_eq!(m.view(t).sections["hosts"][HOST]["interval_ms"], 5000);
     }
 
     #[test]

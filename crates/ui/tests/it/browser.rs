@@ -42,13 +42,14 @@ const PROBE: &str = r#"
 const q = (s) => [...document.querySelectorAll(s)];
 return {
   feed: document.body.dataset.feed,
-  hosts: q('#hosts .host').map((h) => ({ id: h.dataset.host, state: h.dataset.state })),
+  hosts: q('#hosts .host').map((h) => ({ id: h.dataset.host, state: h.dataset.state, interval_ms: h.dataset.interval, seen_ms: h.querySelector('.when')?.dataset.seen })),
   actors: q('#hosts .actor').map((a) => a.dataset.key),
   providers: q('#hosts .provider').map((p) => p.dataset.key),
   links: q('#links tr[data-actor]').map((r) => ({ actor: r.dataset.actor, provider: r.dataset.provider, contract: r.dataset.contract })),
   edges: q('#edges tr[data-from]').map((r) => ({ from: r.dataset.from, to: r.dataset.to, rate: Number(r.dataset.rate), error_rate: Number(r.dataset.errorRate) })),
   alerts: q('#alerts li[data-kind]').map((a) => a.dataset.kind),
   height: document.documentElement.scrollHeight,
+  now_ms: Date.now(),
 };
 "#;
 
