@@ -93,7 +93,6 @@ impl<T> VerifyQueue<T> {
     /// budget is full; waits while the shard holds `max_jobs`. Errs once closed.
     pub(crate) async fn push(&self, shard: usize, cost: usize, job: T) -> Result<Pushed, Closed> {
         let shard = shard % self.shards();
-        let mut job = Some(job);
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -106,7 +105,6 @@ impl<T> VerifyQueue<T> {
                     return Err(Closed);
                 }
                 if state.shards[shard].jobs.len() < self.max_jobs {
-                    let Some(job) = job.take() else { return Err(Closed) };
                     let pushed = self.admit(&mut state, shard, cost, job);
                     if pushed.queued {
                         self.ready[shard].notify_one();
