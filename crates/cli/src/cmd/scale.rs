@@ -14,7 +14,7 @@ use lattice_proto::{ActorKey, HostKey};
 use crate::common::ctl::{CtlArgs, ctl_failure, find_hosts};
 use crate::common::parse::{parse_host, parse_pairs};
 use crate::common::runtime::runtime;
-use crate::common::wait::{Verdict, Waiter};
+use crate::common::wait::{Verdict, WaitArgs, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice scale`.
@@ -40,19 +40,15 @@ enum What {
         /// The annotations of the deployment to scale; repeatable.
         #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
         annotations: Vec<String>,
-        /// Return once the host has accepted the command, without waiting for the outcome.
-        #[arg(long)]
-        no_wait: bool,
-        /// How long to wait for the outcome, in milliseconds.
-        #[arg(long, value_name = "MS", default_value_t = 30_000)]
-        wait_ms: u64,
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         ctl: CtlArgs,
     },
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
-    let What::Actor { actor, count, host, annotations, no_wait, wait_ms, ctl } = args.what;
+    let What::Actor { actor, count, host, annotations, wait, ctl } = args.what;
     let actor = ActorKey::parse(actor.trim())
         .map_err(|e| Failure::bad_input(anyhow::anyhow!("actor id: {e} (scale takes the public key, M…)")))?;
     let host = host.as_deref().map(parse_host).transpose()?;
@@ -74,7 +70,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         for inv in hosts {
             let (Some(reference), Ok(host)) = (image_ref(&inv), HostKey::parse(&inv.host_id)) else { continue };
-            let mut waiter = Waiter::new(&client, no_wait, wait_ms).await?;
+            let mut waiter = Waiter::new(&client, wait).await?;
             client.scale_actor(&host, &reference, count, annotations.clone()).await.map_err(ctl_failure)?;
             let host_s = host.to_string();
             waiter
@@ -91,7 +87,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             out.either(
                 || format!("actor {actor} scaled to max_instances {count} on host {host}"),
                 &serde_json::json!({
-                    "result": if no_wait {"accepted"} else {"scaled"},
+                    "result": waiter.result("scaled"),
                     "host_id": host.as_str(), "public_key": actor.as_str(), "actor_ref": reference, "max_instances": count,
                 }),
             )?;

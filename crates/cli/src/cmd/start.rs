@@ -36,7 +36,7 @@ use crate::common::ctl::{CtlArgs, ctl_failure};
 use crate::common::output::note;
 use crate::common::parse::{local_ref, parse_host, parse_pairs};
 use crate::common::runtime::runtime;
-use crate::common::wait::{Verdict, Waiter};
+use crate::common::wait::{Verdict, WaitArgs, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice start`.
@@ -58,12 +58,8 @@ struct Placement {
     /// An annotation of this deployment; repeatable.
     #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
     annotations: Vec<String>,
-    /// Return once the host has accepted the command, without waiting for the outcome.
-    #[arg(long)]
-    no_wait: bool,
-    /// How long to wait for the outcome, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    wait_ms: u64,
+    #[command(flatten)]
+    wait: WaitArgs,
     #[command(flatten)]
     ctl: CtlArgs,
 }
@@ -223,7 +219,7 @@ fn start_actor(actor_ref: String, count: u32, place: Placement) -> Outcome {
             Ok::<_, ControlError>(bids.into_iter().map(|b| b.host_id).collect())
         };
         let host = pick_host(&client, &place, &actor_ref, bids).await?;
-        let mut waiter = Waiter::new(&client, place.no_wait, place.wait_ms).await?;
+        let mut waiter = Waiter::new(&client, place.wait).await?;
         client.scale_actor(&host, &actor_ref, count, annotations).await.map_err(ctl_failure)?;
         let (host_s, ref_s) = (host.to_string(), actor_ref.clone());
         let key = waiter
@@ -241,7 +237,7 @@ fn start_actor(actor_ref: String, count: u32, place: Placement) -> Outcome {
             })
             .await?;
         let json = serde_json::json!({
-            "result": if waiter.waits() { "started" } else { "accepted" },
+            "result": waiter.result("started"),
             "host_id": host.as_str(),
             "actor_ref": actor_ref,
             "public_key": key,
@@ -268,7 +264,7 @@ fn start_provider(provider_ref: String, link: LinkName, configuration: Option<St
             Ok::<_, ControlError>(bids.into_iter().map(|b| b.host_id).collect())
         };
         let host = pick_host(&client, &place, &format!("{provider_ref} (link {link})"), bids).await?;
-        let mut waiter = Waiter::new(&client, place.no_wait, place.wait_ms).await?;
+        let mut waiter = Waiter::new(&client, place.wait).await?;
         client.start_provider(&host, &provider_ref, &link, annotations, configuration).await.map_err(ctl_failure)?;
         let (host_s, ref_s, link_s) = (host.to_string(), provider_ref.clone(), link.to_string());
         let started = waiter
@@ -286,7 +282,7 @@ fn start_provider(provider_ref: String, link: LinkName, configuration: Option<St
             .await?;
         let (key, contract) = started.unzip();
         let json = serde_json::json!({
-            "result": if waiter.waits() { "started" } else { "accepted" },
+            "result": waiter.result("started"),
             "host_id": host.as_str(),
             "provider_ref": provider_ref,
             "link_name": link.as_str(),

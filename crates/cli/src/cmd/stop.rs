@@ -20,7 +20,7 @@ use crate::common::ctl::{CtlArgs, ctl_failure, find_hosts};
 use crate::common::output::note;
 use crate::common::parse::{local_ref, parse_host, parse_pairs};
 use crate::common::runtime::runtime;
-use crate::common::wait::{Verdict, Waiter};
+use crate::common::wait::{Verdict, WaitArgs, Waiter};
 use crate::exit::{Failure, Outcome};
 
 /// Arguments of `lattice stop`.
@@ -28,12 +28,8 @@ use crate::exit::{Failure, Outcome};
 pub(crate) struct Args {
     #[command(subcommand)]
     what: What,
-    /// Return once the host has accepted the command, without waiting for the outcome.
-    #[arg(long, global = true)]
-    no_wait: bool,
-    /// How long to wait for the outcome, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
-    wait_ms: u64,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -90,7 +86,7 @@ fn name_of(text: &str) -> Result<String, Failure> {
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
-    let (no_wait, wait_ms) = (args.no_wait, args.wait_ms);
+    let wait = args.wait;
     match args.what {
         What::Actor { actor, host, annotations, ctl } => {
             let actor = name_of(&actor)?;
@@ -122,7 +118,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                     return Err(Failure::no(anyhow::anyhow!("no host runs actor {actor}")));
                 }
                 for (host, key) in targets {
-                    let mut waiter = Waiter::new(&client, no_wait, wait_ms).await?;
+                    let mut waiter = Waiter::new(&client, wait).await?;
                     client.stop_actor(&host, &key, annotations.clone()).await.map_err(ctl_failure)?;
                     let host_s = host.to_string();
                     waiter
@@ -137,7 +133,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                         .await?;
                     out.either(
                         || format!("actor {key} stopped on host {host}"),
-                        &serde_json::json!({"result": if no_wait {"accepted"} else {"stopped"}, "host_id": host.as_str(), "actor": key}),
+                        &serde_json::json!({"result": waiter.result("stopped"), "host_id": host.as_str(), "actor": key}),
                     )?;
                 }
                 Ok(())
@@ -178,7 +174,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                 }
                 for (host, key, found_contract) in targets {
                     let contract = contract.clone().unwrap_or(found_contract);
-                    let mut waiter = Waiter::new(&client, no_wait, wait_ms).await?;
+                    let mut waiter = Waiter::new(&client, wait).await?;
                     client.stop_provider(&host, &key, &link, &contract, None).await.map_err(ctl_failure)?;
                     let (host_s, link_s) = (host.to_string(), link.to_string());
                     waiter
@@ -194,7 +190,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                     out.either(
                         || format!("provider {key} (link {link}) stopped on host {host}"),
                         &serde_json::json!({
-                            "result": if no_wait {"accepted"} else {"stopped"},
+                            "result": waiter.result("stopped"),
                             "host_id": host.as_str(), "provider": key, "link_name": link.as_str(),
                         }),
                     )?;
@@ -206,7 +202,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             let host = parse_host(&host)?;
             runtime()?.block_on(async move {
                 let client = ctl.client("lattice-stop").await?;
-                let mut waiter = Waiter::new(&client, no_wait, wait_ms).await?;
+                let mut waiter = Waiter::new(&client, wait).await?;
                 let drain = drain_ms.map(std::time::Duration::from_millis);
                 client.stop_host(&host, drain).await.map_err(ctl_failure)?;
                 let host_s = host.to_string();
@@ -216,12 +212,12 @@ pub(crate) fn run(args: Args) -> Outcome {
                         _ => Verdict::Skip,
                     })
                     .await?;
-                if no_wait {
+                if !waiter.waits() {
                     note("the host accepted; it stops in the background");
                 }
                 ctl.out().either(
                     || format!("host {host} stopped"),
-                    &serde_json::json!({"result": if no_wait {"accepted"} else {"stopped"}, "host_id": host.as_str()}),
+                    &serde_json::json!({"result": waiter.result("stopped"), "host_id": host.as_str()}),
                 )
             })
         }

@@ -9,6 +9,17 @@ use crate::common::ctl::ctl_failure;
 use crate::common::output::note;
 use crate::exit::Failure;
 
+/// `--no-wait` and `--wait-ms`, the same on every verb that waits for an outcome.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct WaitArgs {
+    /// Return once the host has accepted the command, without waiting for the outcome.
+    #[arg(long, global = true)]
+    pub(crate) no_wait: bool,
+    /// How long to wait for the outcome, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
+    pub(crate) wait_ms: u64,
+}
+
 /// Waits for the event that reports how a command ended.
 pub(crate) struct Waiter {
     stream: Option<EventStream>,
@@ -26,15 +37,20 @@ pub(crate) enum Verdict<T> {
 }
 
 impl Waiter {
-    /// Subscribe to the lattice's events now (before the command is sent), unless `no_wait`.
-    pub(crate) async fn new(client: &CtlClient, no_wait: bool, wait_ms: u64) -> Result<Self, Failure> {
-        let stream = if no_wait { None } else { Some(client.events().await.map_err(ctl_failure)?) };
-        Ok(Self { stream, wait: Duration::from_millis(wait_ms.max(1)) })
+    /// Subscribe to the lattice's events now (before the command is sent), unless `--no-wait`.
+    pub(crate) async fn new(client: &CtlClient, args: WaitArgs) -> Result<Self, Failure> {
+        let stream = if args.no_wait { None } else { Some(client.events().await.map_err(ctl_failure)?) };
+        Ok(Self { stream, wait: Duration::from_millis(args.wait_ms.max(1)) })
     }
 
     /// Whether this waiter waits at all.
     pub(crate) fn waits(&self) -> bool {
         self.stream.is_some()
+    }
+
+    /// The `result` a verb reports: `done` when it waited, `accepted` with `--no-wait`.
+    pub(crate) fn result(&self, done: &'static str) -> &'static str {
+        if self.waits() { done } else { "accepted" }
     }
 
     /// Wait for the first event `judge` decides on; `None` when not waiting. A failure

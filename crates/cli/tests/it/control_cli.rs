@@ -309,14 +309,17 @@ async fn control_verbs_drive_two_real_hosts() {
                 && e["data"]["max_instances"] == 3
         });
     }
-    lattice.json(&["scale", "actor", &actor, "1", "--host", &host_b]);
-    let inv = lattice.json(&["get", "inventory", &host_b]);
-    assert_eq!(max_instances(&inv[0], &actor), Some(1));
+    assert!(scaled.iter().all(|s| s["result"] == "scaled"), "{scaled:?}");
+    // --no-wait: reported as accepted at once; the host still does it.
+    let accepted = lattice.json(&["scale", "actor", &actor, "1", "--host", &host_b, "--no-wait"]);
+    assert_eq!(accepted[0]["result"], "accepted", "{accepted:?}");
     events.next_json(|e| {
         e["type"] == "com.wasmcloud.lattice.actor_scaled"
             && e["source"] == host_b.as_str()
             && e["data"]["max_instances"] == 1
     });
+    let inv = lattice.json(&["get", "inventory", &host_b]);
+    assert_eq!(max_instances(&inv[0], &actor), Some(1));
 
     // A provider from a bare executable (packed into an archive), then a link to it.
     let kv = kv_provider();
